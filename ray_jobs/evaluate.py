@@ -1,0 +1,66 @@
+"""evaluate: held-out topic prediction for the run's model against popularity, and the report.
+
+Scores every user with held-out targets (validation targets of train users, targets of test
+users) with Ray Data on an actor pool (reco.holdout_eval.HoldoutScorer), aggregates hit@k and
+mean rank per user role, and writes ``metrics/evaluation.json`` plus a Markdown report with a
+training-curve plot under ``reports/``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import ray
+
+from ray_jobs.common import StepTimer, job_main, read_artifact
+from reco.config import Config
+from reco.histories import select_role
+from reco.holdout_eval import HoldoutScorer, summarize
+from reco.report import embedding_report_md, training_curve_png
+from reco.run_dir import RunDir
+
+log = logging.getLogger("ray_jobs.evaluate")
+STEP = "evaluate"
+
+
+def _with_targets(batch, role):
+    return select_role(batch, role, min_input=1, need_targets=True)
+
+
+def holdout_evaluation(cfg: Config, run: RunDir) -> dict:
+    hist = read_artifact(run, "histories").select_columns(["user_id", "role", "topics", "weights", "targets"])
+    out = {}
+    for role, label in (("train", "validation"), ("test", "test")):
+        ranks = hist.map_batches(_with_targets, batch_format="pyarrow", fn_kwargs={"role": role}).map_batches(
+            HoldoutScorer, fn_constructor_kwargs={"run_uri": run.uri}, batch_size=2048, batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=cfg.export.actors), num_cpus=cfg.export.cpus_per_actor,
+        ).to_pandas()
+        if len(ranks):
+            out[label] = {"starspace": summarize(ranks["model_rank"].to_numpy()), "popularity": summarize(ranks["popularity_rank"].to_numpy())}
+    return out
+
+
+def run(cfg: Config, run: RunDir) -> dict:
+    with StepTimer("held-out topic evaluation (Ray Data)"):
+        evaluation = holdout_evaluation(cfg, run)
+    for role, by in evaluation.items():
+        log.info("%s: StarSpace hit@10 %.4f vs popularity %.4f over %d held-out topics", role,
+                 by["starspace"]["hit@10"], by["popularity"]["hit@10"], by["starspace"]["targets"])
+    run.write_json("metrics/evaluation.json", evaluation, step=STEP)
+    summary = {
+        "run_dir": run.uri,
+        "ingest": run.read_json("metrics/ingest.json"),
+        "training": run.read_json("metrics/training.json"),
+        "index": run.read_json("metrics/index.json"),
+        "evaluation": evaluation,
+    }
+    run.write_bytes("reports/training_curve.png", training_curve_png(summary["training"]["history"]), step=STEP)
+    run.write_bytes("reports/embeddings.md", embedding_report_md(summary).encode(), step=STEP)
+    return {"step": STEP, "evaluation": evaluation, "report": run.path("reports/embeddings.md")}
+
+
+main = job_main(run, __doc__.splitlines()[0])
+
+if __name__ == "__main__":
+    raise SystemExit(main())

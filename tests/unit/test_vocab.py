@@ -1,0 +1,40 @@
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from reco.vocab import Vocabulary, count_ids, merge_counts
+
+
+def test_natural_order_numeric_ids():
+    v = Vocabulary.from_counts(np.array(["10", "9", "100", "1"]), np.array([1, 2, 3, 4]))
+    assert v.raw_ids.to_pylist() == ["1", "9", "10", "100"]
+    assert v.counts.tolist() == [4, 2, 1, 3]
+
+
+def test_string_ids_sorted_lexicographically():
+    v = Vocabulary.from_counts(np.array(["bob", "alice", "u10"]), np.array([1, 1, 1]))
+    assert v.raw_ids.to_pylist() == ["alice", "bob", "u10"]
+
+
+def test_encode_decode_round_trip_and_unknown():
+    v = Vocabulary.from_counts(np.array(["a", "b", "c"]), np.ones(3))
+    assert v.encode(["c", "a", "zz"]).tolist() == [2, 0, -1]
+    assert v.decode([2, 0]) == ["c", "a"]
+
+
+def test_table_round_trip():
+    v = Vocabulary.from_counts(np.array(["x", "y"]), np.array([3, 4]))
+    t = v.to_table("user_id")
+    back = Vocabulary.from_table(t.take(pa.array([1, 0])), "user_id")
+    assert back.raw_ids.to_pylist() == ["x", "y"]
+    assert back.counts.tolist() == [3, 4]
+
+
+def test_counts_merge_across_batches():
+    b1 = pa.table({"user": ["1", "1", "2"], "topic": ["a", "b", "a"]})
+    b2 = pa.table({"user": ["2", "3"], "topic": ["c", "a"]})
+    parts = pd.concat([count_ids(b1).to_pandas(), count_ids(b2).to_pandas()])
+    users, topics = merge_counts(parts)
+    assert users.raw_ids.to_pylist() == ["1", "2", "3"]
+    assert users.counts.tolist() == [2, 2, 1]
+    assert dict(zip(topics.raw_ids.to_pylist(), topics.counts.tolist())) == {"a": 3, "b": 1, "c": 1}
