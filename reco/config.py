@@ -14,15 +14,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from reco.errors import ConfigError
-
-
-class StrictModel(BaseModel):
-    """A config section: unknown keys are errors, values are checked on assignment too."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+from reco.schema import StrictModel
 
 
 class RayConfig(StrictModel):
