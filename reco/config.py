@@ -17,6 +17,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from reco.errors import ConfigError
+from reco.ope.config import OPEConfig
 from reco.schema import StrictModel
 
 
@@ -132,6 +133,7 @@ class Config(StrictModel):
     embedding: EmbeddingConfig = EmbeddingConfig()
     export: ExportConfig = ExportConfig()
     index: IndexConfig = IndexConfig()
+    ope: OPEConfig = OPEConfig()
 
 
 def _format_validation_error(err: ValidationError, source: str) -> str:

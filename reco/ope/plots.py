@@ -1,0 +1,56 @@
+"""PNG plots of the off-policy evaluation (matplotlib Agg): OBD estimates against the truth, and
+the synthetic study's estimates against each target policy's true value."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def obd_estimates_png(result: dict) -> bytes:
+    """Each estimator's estimate and interval, with the on-policy truth and its interval as a band."""
+    names = list(result["estimators"])
+    fig, ax = plt.subplots(figsize=(6.5, 4.0), dpi=110)
+    lo, hi = result["truth_ci"]
+    ax.axhspan(lo, hi, color="tab:green", alpha=0.15, label="truth 95% CI (bts logs)")
+    ax.axhline(result["truth"], color="tab:green", lw=1.5, label=f"truth {result['truth']:.4f}")
+    for i, n in enumerate(names):
+        e = result["estimators"][n]
+        ax.errorbar(i, e["estimate"], yerr=[[e["estimate"] - e["ci"][0]], [e["ci"][1] - e["estimate"]]], fmt="o", capsize=4,
+                    color="tab:blue")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("estimated click rate of BTS")
+    ax.set_title("OBD: BTS policy value estimated from the random logs")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
+    return _png(fig)
+
+
+def synthetic_png(summary: dict) -> bytes:
+    """Per target policy: each estimator's mean +/- sd over replicates, minus the truth."""
+    targets = list(summary)
+    estimators = list(summary[targets[0]])
+    fig, ax = plt.subplots(figsize=(7, 4.0), dpi=110)
+    width = 0.8 / len(estimators)
+    for j, est in enumerate(estimators):
+        xs = [i + (j - (len(estimators) - 1) / 2) * width for i in range(len(targets))]
+        bias = [summary[t][est]["bias"] for t in targets]
+        sd = [summary[t][est]["sd"] for t in targets]
+        ax.errorbar(xs, bias, yerr=sd, fmt="o", capsize=3, label=est)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(range(len(targets)), targets)
+    ax.set_ylabel("estimate - true value (mean +/- sd)")
+    ax.set_title("Synthetic bandit: estimator error over replicates")
+    ax.legend(fontsize=8, ncol=len(estimators), loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
+    return _png(fig)
