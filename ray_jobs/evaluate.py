@@ -11,10 +11,16 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pyarrow as pa
 import ray
 
 from ray_jobs.common import StepTimer, job_main, read_artifact
 from reco.config import Config
+from reco.expansion import report as expansion_report
+from reco.expansion.evaluation import ProtocolWorker, has_seed_lists
+from reco.expansion.protocol import recall_at_holdout
+from reco.expansion.protocol import summarize as summarize_expansion
+from reco.expansion.seed_lists import SEED_LISTS_ARTIFACT
 from reco.histories import select_role
 from reco.holdout_eval import HoldoutScorer, summarize
 from reco.report import embedding_report_md, training_curve_png
@@ -41,9 +47,36 @@ def holdout_evaluation(cfg: Config, run: RunDir) -> dict:
     return out
 
 
+def expansion_evaluation(cfg: Config, run: RunDir) -> dict | None:
+    """The audience-expansion protocol over the run's seed lists, (list, split) pairs spread
+    over a Ray Data actor pool (reco.expansion.evaluation.ProtocolWorker); None without lists."""
+    if not has_seed_lists(run):
+        return None
+    p = cfg.expansion.protocol
+    list_ids = list(dict.fromkeys(run.read_table(SEED_LISTS_ARTIFACT, columns=["seed_list_id"]).column(0).to_pylist()))
+    pairs = [{"list": name, "split": split} for name in list_ids for split in range(p.splits)]
+    rows = ray.data.from_items(pairs).map_batches(
+        ProtocolWorker, fn_constructor_kwargs={"run_uri": run.uri, "expansion": cfg.expansion.model_dump()}, batch_size=1,
+        batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=p.actors), num_cpus=p.cpus_per_actor,
+    ).to_pandas()
+    summary = summarize_expansion(rows)
+    meta = {"lists": len(list_ids), "splits": p.splits, "holdout_share": p.holdout_share, "audience_share": p.audience_share,
+            "stage": p.stage, "source": run.artifact(SEED_LISTS_ARTIFACT)["meta"].get("source", "the run's seed lists")}
+    result = {"meta": meta, "buckets": summary, "recall_at_holdout": recall_at_holdout(summary)}
+    run.write_json("metrics/expansion.json", result, step=STEP)
+    run.write_table("metrics/expansion_rows.parquet", pa.Table.from_pandas(rows, preserve_index=False), step=STEP)
+    run.write_bytes("reports/expansion_recall.png", expansion_report.recall_png(summary), step=STEP)
+    run.write_bytes("reports/expansion.md", expansion_report.report_md(summary, meta).encode(), step=STEP)
+    for line in expansion_report.table_lines(summary, markdown=False):
+        log.info("%s", line)
+    return result
+
+
 def run(cfg: Config, run: RunDir) -> dict:
     with StepTimer("held-out topic evaluation (Ray Data)"):
         evaluation = holdout_evaluation(cfg, run)
+    with StepTimer("audience expansion protocol (Ray Data)"):
+        expansion = expansion_evaluation(cfg, run)
     for role, by in evaluation.items():
         log.info("%s: StarSpace hit@10 %.4f vs popularity %.4f over %d held-out topics", role,
                  by["starspace"]["hit@10"], by["popularity"]["hit@10"], by["starspace"]["targets"])
@@ -54,10 +87,12 @@ def run(cfg: Config, run: RunDir) -> dict:
         "training": run.read_json("metrics/training.json"),
         "index": run.read_json("metrics/index.json"),
         "evaluation": evaluation,
+        "expansion": expansion,
     }
     run.write_bytes("reports/training_curve.png", training_curve_png(summary["training"]["history"]), step=STEP)
     run.write_bytes("reports/embeddings.md", embedding_report_md(summary).encode(), step=STEP)
-    return {"step": STEP, "evaluation": evaluation, "report": run.path("reports/embeddings.md")}
+    return {"step": STEP, "evaluation": evaluation, "report": run.path("reports/embeddings.md"),
+            "expansion_recall_at_holdout": expansion["recall_at_holdout"] if expansion else None}
 
 
 main = job_main(run, __doc__.splitlines()[0])

@@ -76,6 +76,10 @@ def embedding_report_md(summary: dict[str, Any]) -> str:
         f"{idx['kind']} over {idx['users']:,} users; recall@10 against exact search {idx['recall@10_vs_exact']:.4f}.",
         "",
     ]
+    if summary.get("expansion"):
+        from reco.expansion.report import section_lines
+
+        lines += section_lines(summary["expansion"])
     return "\n".join(lines)
 
 

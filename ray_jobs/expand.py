@@ -1,0 +1,170 @@
+"""expand: seed lists in, audiences out, every user scored for every list with Ray Data.
+
+1. Seed lists: ``expansion.seed_lists`` (Parquet or JSON lines of seed_list_id, user_id raw),
+   or, on a synthetic run without one, lists drawn from the planted communities. Unknown ids
+   are counted, duplicates dropped, lists below ``expansion.min_seeds`` rejected (reported).
+2. Fit (driver): the seeds' and a background pool's embeddings are gathered with Ray Data,
+   hyperplanes drawn through the pool's mean, users per region counted in a Ray Data pass,
+   then each list's density table and affinity classifier fitted; the bundle is written to
+   ``models/expansion.npz`` (and the sparse tables to ``expansion/density_tables.parquet``).
+3. Score: ``map_batches`` over the user-embedding table on an actor pool, each actor holding
+   every list's representation; each batch yields each list's top-K by density and by the
+   classifier; a group-by per list merges them into the global top-K and blends them.
+4. Write ``audiences/`` (seed_list_id, user_id raw, score, rank, source) and
+   ``metrics/expand.json``. This replaces the paper's MapReduce join.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pyarrow as pa
+import ray
+
+from ray_jobs.common import StepTimer, job_main, read_artifact, write_artifact
+from reco.config import Config
+from reco.embeddings import USERS_ARTIFACT, vectors_of
+from reco.errors import DataError
+from reco.expansion.affinity_classifier import background_size
+from reco.expansion.blend import top_depth
+from reco.expansion.list_definitions import community_audiences
+from reco.expansion.list_models import ARTIFACT, VectorLookup, fit_list_models
+from reco.expansion.region_density import Hyperplanes, region_counts
+from reco.expansion.scoring import AudienceBatchScorer, audiences_from_candidates
+from reco.expansion.seed_lists import LIST_TRUTH_ARTIFACT, SEED_LISTS_ARTIFACT, lists_table, read_seed_table, resolve
+from reco.run_dir import RunDir
+from reco.vocab import Vocabulary
+
+log = logging.getLogger("ray_jobs.expand")
+STEP = "expand"
+POOL_SIZE = 20_000
+
+
+def has_artifact(run: RunDir, rel: str) -> bool:
+    return rel in run.manifest().get("artifacts", {})
+
+
+def seed_list_input(cfg: Config, run: RunDir, users: Vocabulary) -> tuple[pa.Table, str, pa.Table | None] | None:
+    """(seed lists, where they came from, every true member per list or None); None: no lists.
+
+    Nothing is written here: the caller records the truth (or forgets an earlier one) only once
+    the lists have been checked, so a bad seed-list file leaves the run directory untouched.
+    """
+    ex = cfg.expansion
+    if ex.seed_lists:
+        return read_seed_table(ex.seed_lists), ex.seed_lists, None
+    if not has_artifact(run, "truth/user_communities.parquet"):
+        return None
+    defs = community_audiences(run.read_table("truth/user_communities.parquet"), ex.buckets, ex.synthetic_lists)
+    return (lists_table(list(defs.lists.items()), users), "planted communities (truth/user_communities.parquet)",
+            lists_table(list(defs.truth.items()), users))
+
+
+def record_truth(run: RunDir, truth: pa.Table | None) -> None:
+    """Write the lists' truth, or drop an earlier run's: it does not describe these lists."""
+    if truth is None:
+        run.forget(LIST_TRUTH_ARTIFACT)
+    else:
+        run.write_table(LIST_TRUTH_ARTIFACT, truth, step=STEP)
+
+
+def _select(batch: pa.Table, ids: np.ndarray) -> pa.Table:
+    return batch.filter(pa.array(np.isin(batch.column("user_id").to_numpy(), ids)))
+
+
+def _count_regions(batch: pa.Table, lsh: Hyperplanes) -> pa.Table:
+    counts = region_counts(lsh.codes(vectors_of(batch)), lsh.n_regions)
+    return pa.table({"counts": [counts.ravel()]})
+
+
+def _merge_group(group: pa.Table, shares: np.ndarray, k: int, depth: int) -> pa.Table:
+    return audiences_from_candidates(group, shares, k, depth)
+
+
+def _collect(ds: ray.data.Dataset) -> pa.Table:
+    parts = [t for t in ray.get(ds.to_arrow_refs()) if t.num_rows]
+    if not parts:
+        return pa.table({})
+    return pa.concat_tables(parts)
+
+
+def fit(cfg: Config, run: RunDir, users_ds: ray.data.Dataset, lists, embedded: np.ndarray):
+    """Gather seeds and a background pool, count users per region, fit every list (driver)."""
+    ex = cfg.expansion
+    rng = np.random.default_rng([ex.classifier.seed, 0xB6])
+    pool_size = min(len(embedded), max(POOL_SIZE, 2 * max(background_size(len(s.users), ex.classifier) for s in lists)))
+    pool = np.sort(rng.choice(embedded, size=pool_size, replace=False))
+    needed = np.union1d(pool, np.concatenate([s.users for s in lists]))
+    gathered = _collect(users_ds.map_batches(_select, batch_format="pyarrow", fn_kwargs={"ids": needed}))
+    lookup = VectorLookup.of(gathered.column("user_id").to_numpy(), vectors_of(gathered))
+    lsh = Hyperplanes.for_users(lookup.vectors.shape[1], len(embedded), ex.density, lookup(pool).mean(axis=0))
+    counts = _collect(users_ds.map_batches(_count_regions, batch_format="pyarrow", batch_size=ex.job.batch_size, fn_kwargs={"lsh": lsh}))
+    region_users = np.sum(np.stack(counts.column("counts").to_numpy(zero_copy_only=False)), axis=0).reshape(lsh.repetitions, lsh.n_regions)
+    return fit_list_models(lists, lookup, pool, lsh, region_users, len(embedded), ex)
+
+
+def score(cfg: Config, run: RunDir, users_ds: ray.data.Dataset, shares: np.ndarray) -> pa.Table:
+    """Candidates per batch on the actor pool, merged and blended per list (Ray Data)."""
+    job, k = cfg.expansion.job, cfg.expansion.audience_size
+    depth = top_depth(cfg.expansion.blend, k)
+    candidates = users_ds.map_batches(
+        AudienceBatchScorer, fn_constructor_kwargs={"run_uri": run.uri, "depth": depth, "faults": cfg.faults.model_dump()},
+        batch_size=job.batch_size,
+        batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=job.actors), num_cpus=job.cpus_per_actor,
+    )
+    merged = candidates.groupby("list_pos").map_groups(_merge_group, batch_format="pyarrow",
+                                                       fn_kwargs={"shares": shares, "k": k, "depth": depth})
+    return _collect(merged)
+
+
+def run(cfg: Config, run: RunDir) -> dict:
+    ex = cfg.expansion
+    users = Vocabulary.from_table(run.read_table("vocab/users.parquet"), "user_id")
+    found = seed_list_input(cfg, run, users)
+    if found is None:
+        log.info("no seed lists: set expansion.seed_lists to a Parquet or JSON lines file to expand")
+        return {"step": STEP, "skipped": "no seed lists (expansion.seed_lists is not set and the run has no planted truth)"}
+    table, source, truth = found
+    embedded = np.sort(run.read_table(USERS_ARTIFACT, columns=["user_id"]).column("user_id").to_numpy())
+    resolved = resolve(table, users, ex.min_seeds, source, embedded)
+    record_truth(run, truth)
+    lists = resolved.accepted
+    log.info("%d seed list(s) from %s (%d rejected, %d unknown ids)", len(lists), source, len(resolved.rejected),
+             resolved.summary()["unknown_ids"])
+    run.write_table(SEED_LISTS_ARTIFACT, lists_table([(s.list_id, s.users) for s in lists], users), step=STEP, meta={"source": source})
+    users_ds = read_artifact(run, USERS_ARTIFACT)
+    with StepTimer(f"fit {len(lists)} list(s): density tables and classifiers") as t_fit:
+        models = fit(cfg, run, users_ds, lists, embedded)
+    run.write_bytes(ARTIFACT, models.to_bytes(), step=STEP, rows=len(lists))
+    run.write_table("expansion/density_tables.parquet", pa.table(models.table_rows()), step=STEP)
+    with StepTimer(f"score {len(embedded):,} users x {len(lists)} lists (Ray Data, {ex.job.actors} actor(s))") as t_score:
+        merged = score(cfg, run, users_ds, models.shares)
+    if merged.num_rows == 0:
+        raise DataError(f"no audience for any of the {len(lists)} seed lists: every user is a seed?")
+    merged = merged.take(pa.array(np.lexsort((merged.column("rank").to_numpy(), merged.column("list_pos").to_numpy()))))
+    pos = merged.column("list_pos").to_numpy()
+    audiences = pa.table({
+        "seed_list_id": pa.array(np.asarray(models.list_ids, dtype=object)[pos], pa.string()),
+        "user_id": pa.array(users.decode(merged.column("user_id").to_numpy()), pa.string()),
+        "score": merged.column("score"), "rank": merged.column("rank"), "source": merged.column("source"),
+    })
+    rows = write_artifact(ray.data.from_arrow(audiences), run, "audiences", step=STEP, meta={"k": ex.audience_size})
+    sources = audiences.group_by(["seed_list_id", "source"]).aggregate([("rank", "count")]).to_pandas()
+    summary = {
+        "step": STEP, "source": source, "lists": resolved.summary(), "users": int(len(embedded)), "audience_rows": rows,
+        "k": ex.audience_size, "planes": models.lsh.n_planes, "repetitions": models.lsh.repetitions,
+        "fit_seconds": t_fit.seconds, "score_seconds": t_score.seconds,
+        "user_list_pairs_per_second": len(embedded) * len(lists) / max(t_score.seconds, 1e-9),
+        "sources": {name: dict(zip(g["source"], g["rank_count"].astype(int).tolist())) for name, g in sources.groupby("seed_list_id")},
+    }
+    run.write_json("metrics/expand.json", summary, step=STEP)
+    return {"step": STEP, "lists": len(lists), "rejected": resolved.rejected, "unknown_ids": summary["lists"]["unknown_ids"],
+            "users": summary["users"], "audience_rows": rows, "fit_seconds": round(t_fit.seconds, 1),
+            "score_seconds": round(t_score.seconds, 1), "audiences": run.path("audiences")}
+
+
+main = job_main(run, __doc__.splitlines()[0])
+
+if __name__ == "__main__":
+    raise SystemExit(main())

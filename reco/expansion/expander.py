@@ -1,0 +1,166 @@
+"""``AudienceExpander``: one seed list in, one audience out, in-process and fast (serving).
+
+Everything that does not depend on the list is done once at load: the user vectors, every
+user's LSH region in every repetition, the users per region, the activity counts, the faiss
+index (for the centroid baseline) and the raw-id lookup. A request is then a bincount of the
+seeds' regions and a gather (density), a small classifier fitted on the seeds against a
+sampled background and scored with one matrix product, two top-Ks and the blend. The
+request's classifier trains on ``expansion.request``'s budget (fewer steps and background users
+than the batch job's), the price of training it inside the request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+from threadpoolctl import ThreadpoolController
+
+from reco.embeddings import USERS_ARTIFACT, vectors_of
+from reco.errors import DataError
+from reco.expansion import baselines
+from reco.expansion.affinity_classifier import background_size, fit_classifier, mlp_scores, sample_background
+from reco.expansion.blend import SOURCES, blend, density_share, position_scores, top_depth
+from reco.expansion.config import ExpansionConfig
+from reco.expansion.region_density import Hyperplanes, density_table, flat_regions, region_counts, smoothing, voting_table
+from reco.expansion.topk import top_k
+from reco.index import from_bytes
+from reco.run_dir import RunDir
+
+METHODS = ("blend", "density", "voting", "classifier", "centroid", "logreg", "most_active", "random")
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """One expanded audience: raw user ids best first, with score, rank and source."""
+
+    user_ids: list[str]
+    scores: np.ndarray
+    sources: list[str]
+    stats: dict = field(default_factory=dict)
+
+    def to_table(self, seed_list_id: str = "") -> pa.Table:
+        n = len(self.user_ids)
+        return pa.table({"seed_list_id": [seed_list_id] * n, "user_id": pa.array(self.user_ids, pa.string()),
+                         "score": self.scores, "rank": np.arange(1, n + 1, dtype=np.int64), "source": self.sources})
+
+
+class AudienceExpander:
+    """Loaded once from a run directory; :meth:`expand` serves one seed list per call."""
+
+    def __init__(self, run_uri: str, cfg: ExpansionConfig | None = None):
+        self.cfg = cfg or ExpansionConfig()
+        run = RunDir(run_uri)
+        users = run.read_table(USERS_ARTIFACT)
+        dense = users.column("user_id").to_numpy()
+        self.vectors = np.ascontiguousarray(vectors_of(users), dtype=np.float32)
+        vocab = run.read_table("vocab/users.parquet", columns=["user_id", "raw_id", "count"])
+        by_dense = dict(zip(vocab.column("user_id").to_numpy().tolist(), zip(vocab.column("raw_id").to_pylist(), vocab.column("count").to_numpy().tolist())))
+        self.raw_ids = np.asarray([by_dense[int(u)][0] for u in dense], dtype=object)
+        self.activity = np.asarray([by_dense[int(u)][1] for u in dense], dtype=np.float64)
+        self.position = {r: i for i, r in enumerate(self.raw_ids.tolist())}
+        self.lsh = Hyperplanes.for_users(self.vectors.shape[1], len(dense), self.cfg.density, self.vectors.mean(axis=0))
+        self.codes = self.lsh.codes(self.vectors)
+        self.flat_regions = flat_regions(self.codes, self.lsh.n_regions)  # (users, m) into a flattened table
+        self.region_users = region_counts(self.codes, self.lsh.n_regions)
+        r = self.cfg.request
+        self.request_classifier = self.cfg.classifier.model_copy(update={
+            "max_epochs": r.max_steps, "max_background": r.max_background, "refit": r.refit,
+            "min_background": min(self.cfg.classifier.min_background, r.max_background)})
+        self.all_positions = np.arange(len(dense))
+        self.index, self.index_positions = self._index(run, dense)
+        self._blas = ThreadpoolController()
+        self._warm_up()
+
+    def _index(self, run: RunDir, dense: np.ndarray):
+        """The run's faiss user index and, per index slot, the user's position here."""
+        index = from_bytes(run.read_bytes("index/users.faiss"))
+        slot_ids = run.read_table("index/users_ids.parquet").column("user_id").to_numpy()
+        pos_of = np.full(int(max(dense.max(), slot_ids.max())) + 1, -1, dtype=np.int64)
+        pos_of[dense] = np.arange(len(dense))
+        return index, pos_of[slot_ids]
+
+    def _warm_up(self) -> None:
+        """Pay torch's one-time optimizer set-up (seconds) at load, not on the first request."""
+        rng = np.random.default_rng(0)
+        some = rng.choice(len(self.vectors), size=min(8, len(self.vectors)), replace=False)
+        fit_classifier(self.vectors[some[:4]], self.vectors[some[4:]], self.cfg.classifier.model_copy(update={"max_epochs": 2}))
+
+    def resolve(self, seed_ids: Sequence[str]) -> tuple[np.ndarray, dict]:
+        """Positions of the known seeds; a DataError if the list is empty or too small."""
+        given = [str(s).strip() for s in seed_ids if s is not None and str(s).strip()]
+        if not given:
+            raise DataError("the seed list is empty (no user ids)")
+        distinct = list(dict.fromkeys(given))
+        known = np.asarray(sorted({self.position[s] for s in distinct if s in self.position}), dtype=np.int64)
+        stats = {"given": len(given), "duplicates": len(given) - len(distinct), "unknown": len(distinct) - len(known), "seeds": len(known)}
+        if len(known) < self.cfg.min_seeds:
+            raise DataError(f"the seed list has {len(known)} known seed(s) ({stats['unknown']} unknown id(s) of {len(distinct)}), "
+                            f"fewer than expansion.min_seeds={self.cfg.min_seeds}")
+        return known, stats
+
+    def scores(self, seeds: np.ndarray, method: str, rng: np.random.Generator, k: int | None = None) -> np.ndarray:
+        """A score per user (seeds at -inf) for one single method (``k``: the audience size, for centroid's search)."""
+        if method in ("density", "voting"):
+            seed_codes = self.codes[seeds]
+            if method == "density":
+                alpha, beta = smoothing(self.cfg.density, len(seeds), len(self.vectors))
+                table = density_table(seed_codes, self.region_users, alpha, beta, self.cfg.density.min_region_users)
+            else:
+                table = voting_table(seed_codes, self.region_users, self.cfg.density.min_region_users)
+            s = table.ravel()[self.flat_regions].mean(axis=1)
+        elif method in ("classifier", "logreg"):
+            bg = sample_background(self.all_positions, seeds, background_size(len(seeds), self.request_classifier), rng)
+            if method == "classifier":
+                s = mlp_scores(fit_classifier(self.vectors[seeds], self.vectors[bg], self.request_classifier), self.vectors).astype(np.float64)
+            else:
+                s = baselines.logreg_scores(*baselines.fit_logreg(self.vectors[seeds], self.vectors[bg]), self.vectors)
+        elif method == "centroid":
+            s = self._centroid(seeds, k or self.cfg.audience_size)
+        elif method == "most_active":
+            s = baselines.most_active_scores(self.activity).copy()
+        elif method == "random":
+            s = baselines.random_scores(len(self.vectors), rng)
+        else:
+            raise DataError(f"unknown expansion method {method!r}; expected one of {', '.join(METHODS)}")
+        s[seeds] = -np.inf
+        return s
+
+    def _centroid(self, seeds: np.ndarray, k: int) -> np.ndarray:
+        slots, sims = baselines.centroid_neighbours(self.index, self.vectors[seeds], k + len(seeds))
+        s = np.full(len(self.vectors), -np.inf)
+        s[self.index_positions[slots]] = sims
+        return s
+
+    def expand(self, seed_ids: Sequence[str], k: int | None = None, method: str = "blend", seed: int = 0) -> Expansion:
+        """The top-k audience of one seed list (raw ids in, raw ids out; seeds never returned).
+
+        BLAS runs on one thread: a request's products are small, and a second thread made them
+        ten times slower on a busy 2-core machine; concurrency comes from more replicas.
+        """
+        with self._blas.limit(limits=1, user_api="blas"):
+            return self._expand(seed_ids, k, method, seed)
+
+    def _expand(self, seed_ids: Sequence[str], k: int | None, method: str, seed: int) -> Expansion:
+        t0 = time.perf_counter()
+        k = int(k or self.cfg.audience_size)
+        if k < 1:
+            raise DataError(f"audience size must be at least 1, got {k}")
+        seeds, stats = self.resolve(seed_ids)
+        rng = np.random.default_rng([self.cfg.classifier.seed, seed, len(seeds)])
+        positions = self.all_positions
+        if method == "blend":
+            dens, clf = self.scores(seeds, "density", rng), self.scores(seeds, "classifier", rng)
+            share = density_share(self.cfg.blend, self.cfg.buckets, len(seeds))
+            depth = top_depth(self.cfg.blend, k)
+            top, src = blend(top_k(dens, positions, depth), top_k(clf, positions, depth), k, share)
+            scores, sources = position_scores(len(top), k), [SOURCES[i] for i in src]
+        else:
+            s = self.scores(seeds, method, rng, k)
+            top = top_k(s, positions, k)
+            scores, sources = s[top], [method] * len(top)
+        stats["ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        return Expansion(self.raw_ids[top].tolist(), np.asarray(scores, np.float64), sources, stats)

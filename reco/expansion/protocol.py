@@ -1,0 +1,210 @@
+"""The evaluation protocol (shared/DESIGN.md): held-out seeds, every method, by size bucket.
+
+For each list and each of ``splits`` random splits: hold out ``holdout_share`` of the list (H)
+and draw as many random non-members (N); expand from the rest (T) with every method over all
+users (T's users are never returned); then
+
+- recall@K = |top-K ∩ H| / |H| and precision@K = |top-K ∩ H| / K at K = |H|, 5|H| and
+  ``audience_share`` of all users;
+- AUC of H against N (scikit-learn);
+- where a list has a truth (synthetic communities): truth precision@K, the share of the top-K
+  who are true members (not seeds).
+
+The blend is built at each K from the two methods' top-K; its AUC uses the order it reaches at
+K = all users (both ranks summed). Ties are broken by a random order drawn per split, so a
+method with many equal scores (most active) is not helped by user ids. Figures are means over
+lists and splits within a size bucket (by the list's size). ``stage="validation"`` first sets
+the test part H aside, then carves the validation seeds out of T the same way: tuning reads
+those figures and never the held-out test seeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from reco.expansion.affinity_classifier import background_size, fit_classifier, mlp_scores, sample_background
+from reco.expansion.baselines import centroid_scores, fit_logreg, logreg_scores, most_active_scores, random_scores
+from reco.expansion.blend import blend, top_depth
+from reco.expansion.config import BUCKETS, ExpansionConfig
+from reco.expansion.list_models import list_seed
+from reco.expansion.region_density import Hyperplanes, density_table, region_counts, score_users, smoothing, voting_table
+from reco.expansion.topk import top_k
+
+log = logging.getLogger(__name__)
+
+K_NAMES = ("holdout", "5x_holdout", "audience")
+
+
+@dataclass(frozen=True)
+class EvalList:
+    list_id: str
+    members: np.ndarray  # positions in the user space
+    bucket: str
+    truth: np.ndarray | None = None  # positions of every true member, if known
+
+
+@dataclass(frozen=True)
+class UserSpace:
+    """Everything the methods share across lists: vectors, activity, LSH codes, a faiss index."""
+
+    vectors: np.ndarray
+    activity: np.ndarray
+    lsh: Hyperplanes
+    codes: np.ndarray
+    region_users: np.ndarray
+    index: faiss.Index
+
+    @property
+    def n(self) -> int:
+        return len(self.vectors)
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, activity: np.ndarray, cfg: ExpansionConfig) -> "UserSpace":
+        x = np.ascontiguousarray(vectors, dtype=np.float32)
+        lsh = Hyperplanes.for_users(x.shape[1], len(x), cfg.density, x.mean(axis=0))
+        codes = lsh.codes(x)
+        index = faiss.IndexFlatIP(x.shape[1])
+        index.add(x)
+        return cls(x, np.asarray(activity), lsh, codes, region_counts(codes, lsh.n_regions), index)
+
+
+def method_scores(space: UserSpace, seeds: np.ndarray, methods: list[str], cfg: ExpansionConfig,
+                  rng: np.random.Generator, seed: int) -> dict[str, np.ndarray]:
+    """A score per user for each method, expanding from ``seeds`` (positions); seeds get -inf."""
+    need = set(methods) | ({"density", "classifier"} if "blend" in methods else set())
+    out: dict[str, np.ndarray] = {}
+    seed_codes = space.codes[seeds]
+    if "density" in need:
+        alpha, beta = smoothing(cfg.density, len(seeds), space.n)
+        out["density"] = score_users(space.codes, density_table(seed_codes, space.region_users, alpha, beta, cfg.density.min_region_users))
+    if "voting" in need:
+        out["voting"] = score_users(space.codes, voting_table(seed_codes, space.region_users, cfg.density.min_region_users))
+    if need & {"classifier", "logreg"}:
+        bg = sample_background(np.arange(space.n), seeds, background_size(len(seeds), cfg.classifier), rng)
+        if "classifier" in need:
+            w = fit_classifier(space.vectors[seeds], space.vectors[bg], cfg.classifier, seed=seed)
+            out["classifier"] = mlp_scores(w, space.vectors).astype(np.float64)
+        if "logreg" in need:
+            coef, b = fit_logreg(space.vectors[seeds], space.vectors[bg], seed=seed)
+            out["logreg"] = logreg_scores(coef, b, space.vectors)
+    if "centroid" in need:
+        out["centroid"] = centroid_scores(space.index, space.vectors[seeds])
+    if "most_active" in need:
+        out["most_active"] = most_active_scores(space.activity)
+    if "random" in need:
+        out["random"] = random_scores(space.n, rng)
+    for s in out.values():
+        s[seeds] = -np.inf
+    return out
+
+
+def split_list(members: np.ndarray, share: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(held out, rest): ``share`` of the list, at least one, at most all but one."""
+    perm = rng.permutation(members)
+    n_hold = int(min(max(1, round(share * len(members))), len(members) - 1))
+    return np.sort(perm[:n_hold]), np.sort(perm[n_hold:])
+
+
+def _ranks(scores: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
+    order = np.lexsort((tiebreak, -scores))
+    ranks = np.empty(len(scores), dtype=np.int64)
+    ranks[order] = np.arange(len(scores))
+    return ranks
+
+
+def audience_figures(audience: np.ndarray, is_held: np.ndarray, truth: np.ndarray | None, k: int, name: str) -> dict[str, float]:
+    """recall@K and precision@K of the held-out seeds (and truth precision@K) for one audience."""
+    hits = int(is_held[audience].sum())
+    out = {f"recall@{name}": hits / max(int(is_held.sum()), 1), f"precision@{name}": hits / k}
+    if truth is not None:
+        out[f"truth_precision@{name}"] = float(truth[audience].sum()) / k
+    return out
+
+
+def evaluate_split(space: UserSpace, lst: EvalList, split: int, cfg: ExpansionConfig) -> list[dict]:
+    """Every method's figures for one list and one random split (rows of a long table)."""
+    p = cfg.protocol
+    rng = np.random.default_rng([p.seed, list_seed(lst.list_id), split])
+    held, train = split_list(lst.members, p.holdout_share, rng)
+    if p.stage == "validation":
+        held, train = split_list(train, p.holdout_share, rng)
+    outside = np.setdiff1d(np.arange(space.n), lst.members, assume_unique=True)
+    negatives = rng.choice(outside, size=min(len(held), len(outside)), replace=False)
+    ks = {"holdout": len(held), "5x_holdout": 5 * len(held), "audience": max(1, int(round(p.audience_share * space.n)))}
+    k_max = top_depth(cfg.blend, max(ks.values()))
+    tiebreak = rng.permutation(space.n)
+    scores = method_scores(space, train, p.methods, cfg, rng, seed=list_seed(lst.list_id) + split)
+    tops = {m: top_k(s, tiebreak, k_max) for m, s in scores.items()}
+    is_held = np.zeros(space.n, dtype=bool)
+    is_held[held] = True
+    truth = None
+    if lst.truth is not None:
+        truth = np.zeros(space.n, dtype=bool)
+        truth[lst.truth] = True
+        truth[train] = False
+    labels = np.r_[np.ones(len(held)), np.zeros(len(negatives))]
+    evaluated = np.r_[held, negatives]
+    share = getattr(cfg.blend.density_share, cfg.buckets.of(len(train)))
+    rows = []
+    for method in p.methods:
+        figures: dict[str, float] = {}
+        for name, k in ks.items():
+            if method == "blend":
+                depth = top_depth(cfg.blend, k)
+                audience, _ = blend(tops["density"][:depth], tops["classifier"][:depth], k, share)
+            else:
+                audience = tops[method][:k]
+            figures.update(audience_figures(audience, is_held, truth, k, name))
+        if method == "blend":
+            s = -(_ranks(scores["density"], tiebreak) + _ranks(scores["classifier"], tiebreak)).astype(np.float64)
+        else:
+            s = scores[method]
+        figures["auc"] = float(roc_auc_score(labels, s[evaluated])) if len(negatives) else float("nan")
+        rows += [{"list": lst.list_id, "bucket": lst.bucket, "split": split, "size": len(lst.members), "seeds": len(train),
+                  "held_out": len(held), "method": method, "metric": k, "value": v} for k, v in figures.items()]
+    return rows
+
+
+def evaluate_lists(space: UserSpace, lists: list[EvalList], cfg: ExpansionConfig) -> pd.DataFrame:
+    """The long table (list, bucket, split, method, metric, value) over every list and split."""
+    rows: list[dict] = []
+    t0 = time.perf_counter()
+    for i, lst in enumerate(lists, 1):
+        for split in range(cfg.protocol.splits):
+            rows += evaluate_split(space, lst, split, cfg)
+        if i % 10 == 0 or i == len(lists):
+            log.info("expansion protocol: %d/%d lists (%.0fs)", i, len(lists), time.perf_counter() - t0)
+    return pd.DataFrame(rows)
+
+
+def summarize(rows: pd.DataFrame) -> dict:
+    """{bucket: {"lists": n, "methods": {method: {metric: mean}}}} (means over lists and splits)."""
+    out: dict = {}
+    rows = rows.astype({"value": "float64"})  # Ray Data may hand back nullable floats
+    for bucket in BUCKETS:
+        part = rows[rows["bucket"] == bucket]
+        if part.empty:
+            continue
+        means = part.groupby(["method", "metric"])["value"].mean()
+        # Standard error of recall@holdout over lists (each list's mean over its splits).
+        per_list = part[part["metric"] == "recall@holdout"].groupby(["method", "list"])["value"].mean()
+        se = per_list.groupby("method").agg(lambda v: float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan"))
+        out[bucket] = {
+            "lists": int(part["list"].nunique()),
+            "mean_size": float(part.drop_duplicates("list")["size"].mean()),
+            "methods": {m: {**{k: float(v) for k, v in means[m].items()}, "recall@holdout_se": float(se.get(m, np.nan))}
+                        for m in part["method"].unique()},
+        }
+    return out
+
+
+def recall_at_holdout(summary: dict) -> dict:
+    """{bucket: {method: recall@holdout}}: the figure of the benches' final JSON line."""
+    return {b: {m: round(v["recall@holdout"], 4) for m, v in s["methods"].items()} for b, s in summary.items()}

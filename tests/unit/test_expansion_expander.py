@@ -1,0 +1,77 @@
+"""AudienceExpander on a small hand-built run directory: raw ids in and out, seeds never back."""
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from reco.config import IndexConfig
+from reco.embeddings import vector_table
+from reco.errors import DataError
+from reco.expansion.config import ExpansionConfig
+from reco.expansion.expander import METHODS, AudienceExpander
+from reco.index import build_index, to_bytes
+from reco.run_dir import RunDir
+
+
+def build_run(path, n=600, dim=16, clusters=4, seed=0):
+    """A run directory with what expansion reads: user embeddings, the user vocabulary, an index."""
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, clusters, n)
+    x = rng.standard_normal((clusters, dim))[label] * 1.5 + rng.standard_normal((n, dim))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    dense = np.arange(n, dtype=np.int64)
+    run = RunDir(str(path))
+    run.start({})
+    tmp = run.staging("embeddings/users")  # a folder of part files, as export_embeddings writes it
+    table = vector_table("user_id", dense, x)
+    for i, start in enumerate(range(0, n, n // 3)):
+        pq.write_table(table.slice(start, n // 3), run.path(f"{tmp}/part-{i}.parquet"))
+    run.commit_dir(tmp, "embeddings/users", step="test", rows=n)
+    run.write_table("vocab/users.parquet", pa.table({"user_id": dense, "raw_id": [f"user-{i}" for i in dense],
+                                                     "count": rng.integers(1, 50, n)}), step="test")
+    run.write_table("index/users_ids.parquet", pa.table({"position": dense, "user_id": dense}), step="test")
+    run.write_bytes("index/users.faiss", to_bytes(build_index(x, IndexConfig())), step="test")
+    return run, x, label
+
+
+@pytest.fixture(scope="module")
+def expander(tmp_path_factory):
+    run, x, label = build_run(tmp_path_factory.mktemp("run"))
+    cfg = ExpansionConfig(audience_size=50)
+    cfg.classifier.hidden = 8
+    return AudienceExpander(run.uri, cfg), label
+
+
+def test_blend_returns_k_raw_ids_ranked_without_seeds(expander):
+    ex, label = expander
+    members = [f"user-{i}" for i in np.flatnonzero(label == 2)]
+    seeds = members[:30]
+    out = ex.expand(seeds + ["nobody", seeds[0]], k=50)
+    assert len(out.user_ids) == 50 and len(set(out.user_ids)) == 50
+    assert not set(out.user_ids) & set(seeds)
+    assert out.stats == {**out.stats, "given": 32, "duplicates": 1, "unknown": 1, "seeds": 30}
+    assert set(out.sources) <= {"both", "density", "classifier"}
+    assert np.mean([u in members for u in out.user_ids]) > 0.8  # the same cluster comes back
+    table = out.to_table("s")
+    assert table.column("rank").to_pylist() == list(range(1, 51))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_expands(expander, method):
+    ex, label = expander
+    seeds = [f"user-{i}" for i in np.flatnonzero(label == 1)[:20]]
+    out = ex.expand(seeds, k=40, method=method)
+    assert len(out.user_ids) == 40 and not set(out.user_ids) & set(seeds)
+    if method not in ("blend", "most_active", "random"):
+        assert np.all(np.diff(out.scores) <= 0)
+
+
+def test_bad_seed_lists_are_errors(expander):
+    ex, _ = expander
+    with pytest.raises(DataError, match="empty"):
+        ex.expand([])
+    with pytest.raises(DataError, match="1 known seed.*expansion.min_seeds=5"):
+        ex.expand(["user-1", "ghost", "ghost2"])
+    with pytest.raises(DataError, match="unknown expansion method"):
+        ex.expand([f"user-{i}" for i in range(10)], method="magic")
