@@ -1,0 +1,141 @@
+"""Matrix factorisation as a retriever: the ranking stack's MF (reco.rank.models.mf), not a second one.
+
+The ranking stack's ``MatrixFactorization`` (logit = <p_u, q_i> + b_u + b_i + b) is built on a
+two-field layout (user id, topic id; id 0 is the ranking stack's out-of-vocabulary bucket, so
+dense ids shift by one) and trained with its own step (reco.rank.training.train_step) on
+binary cross-entropy: every engagement a positive, ``negatives`` uniform topics per positive.
+Retrieval is a maximum inner product search: items are ``[q_i, b_i]``, users ``[p_u, 1]`` (the
+user's own bias does not change their ranking). A user who never trained (Last.fm's held-out
+users) gets a vector folded in: ``p_u`` fitted on their topics with the item side fixed.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from reco.rank.config import RankModelConfig
+from reco.rank.features import FeatureLayout, Rows
+from reco.rank.losses import bce_loss
+from reco.rank.models import build_model
+from reco.rank.training import train_step
+from reco.retrieval.base import artifact_path, register
+from reco.retrieval.data import TrainingData, UserSequences, ragged_rows
+from reco.retrieval.training import fit_epochs, validation_recall
+from reco.retrieval.vector import UserState, VectorRetriever
+from reco.run_dir import RunDir
+
+MODEL = "model.pt"
+
+
+def mf_layout(n_users: int, n_topics: int) -> FeatureLayout:
+    return FeatureLayout(("user_id", "topic_id"), (n_users + 1, n_topics + 1), (1, 1), 0, user_field=0, item_field=1)
+
+
+def training_rows(seqs: UserSequences, n_topics: int, negatives: int, rng: np.random.Generator) -> Rows:
+    """Positives (label 1) and uniform negatives (label 0), ids shifted past the OOV bucket."""
+    users = seqs.user_ids[ragged_rows(seqs.offsets)]
+    neg_users = np.repeat(users, negatives)
+    cat = np.stack([np.r_[users, neg_users] + 1, np.r_[seqs.topics, rng.integers(0, n_topics, len(neg_users))] + 1], axis=1)
+    labels = np.r_[np.ones(len(users)), np.zeros(len(neg_users))].astype(np.float32)[:, None]
+    return Rows(cat.astype(np.int64), np.zeros((len(cat), 0), np.float32), labels, cat[:, 0].copy())
+
+
+class MfFactors:
+    """The parts of the ranking stack's MF a retriever reads (its tables hold row 0 for OOV)."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+
+    def items(self) -> np.ndarray:
+        q = self.model.item.table.weight.detach()[1:]
+        b = self.model.item_bias.table.weight.detach()[1:]
+        return torch.cat([q, b], dim=1).numpy()
+
+    def users(self, dense_ids: np.ndarray) -> np.ndarray:
+        p = self.model.user.table.weight.detach()[torch.from_numpy(np.asarray(dense_ids, np.int64) + 1)]
+        return torch.cat([p, torch.ones(len(p), 1)], dim=1).numpy()
+
+
+def fold_in(items: np.ndarray, users: UserSequences, negatives: int, steps: int, lr: float, seed: int) -> np.ndarray:
+    """``[p_u, 1]`` for users who never trained: p_u fitted by BCE on their topics, items fixed."""
+    q, b = torch.from_numpy(items[:, :-1]), torch.from_numpy(items[:, -1])
+    rows = torch.from_numpy(ragged_rows(users.offsets))
+    pos = torch.from_numpy(users.topics)
+    p = torch.zeros(len(users), q.shape[1], requires_grad=True)
+    opt = torch.optim.Adam([p], lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        neg = torch.randint(0, len(q), (len(pos), negatives), generator=gen)
+        pos_logit = (p[rows] * q[pos]).sum(1) + b[pos]
+        neg_logit = (p[rows][:, None, :] * q[neg]).sum(2) + b[neg]
+        loss = F.softplus(-pos_logit).sum() + F.softplus(neg_logit).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return torch.cat([p.detach(), torch.ones(len(users), 1)], dim=1).numpy()
+
+
+@register
+class MfRetriever(VectorRetriever):
+    name = "mf"
+    unit_vectors = False
+
+    def __init__(self, cfg=None):
+        super().__init__(cfg)
+        self.model: torch.nn.Module | None = None
+        self.known = np.empty(0, np.int64)
+        self.n_users = 0
+        self.train_meta: dict[str, Any] = {}
+
+    def fit(self, data: TrainingData) -> "MfRetriever":
+        c = self.cfg.mf
+        torch.manual_seed(c.seed)
+        self.n_users = data.n_users
+        self.model = build_model(RankModelConfig(name="mf", embed_dim=c.dim), mf_layout(data.n_users, data.n_topics), 1)
+        self.known = np.unique(data.sequences.user_ids)
+        opt = torch.optim.Adam(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+
+        def run_epoch(epoch: int) -> dict:
+            rng = np.random.default_rng([c.seed, epoch])
+            rows = training_rows(data.sequences, data.n_topics, c.negatives, rng)
+            losses = [train_step(self.model, opt, bce_loss, batch) * len(batch) for batch in rows.batches(c.batch_size, rng)]
+            return {"loss": sum(losses) / max(len(rows), 1)}
+
+        def validate() -> float:
+            self.set_items(MfFactors(self.model).items())
+            return validation_recall(self.embed_users(data.validation.inputs)[1], self.item_vectors, data.validation)
+
+        state = fit_epochs(self.model, run_epoch, validate if data.validation is not None else None, c.epochs, c.patience, "mf")
+        self.train_meta = {"best_epoch": state.best_epoch, "epochs_run": state.epoch}
+        self.set_items(MfFactors(self.model).items())
+        self.index_users(data.sequences)
+        return self
+
+    def embed_users(self, users: UserSequences) -> UserState:
+        c = self.cfg.mf
+        vecs = np.zeros((len(users), self.item_vectors.shape[1]), np.float32)
+        known = np.isin(users.user_ids, self.known)
+        vecs[known] = MfFactors(self.model).users(users.user_ids[known])
+        if (~known).any():
+            vecs[~known] = fold_in(self.item_vectors, users.take(np.flatnonzero(~known)), c.negatives, c.fold_in_steps, 0.05, c.seed)
+        return np.arange(len(users) + 1, dtype=np.int64), vecs, np.ones(len(users), np.float32)
+
+    def _meta(self) -> dict[str, Any]:
+        return {**self.train_meta, "n_users": int(self.n_users)}
+
+    def _save_model(self, run: RunDir, step: str) -> None:
+        buf = io.BytesIO()
+        torch.save({"state_dict": self.model.state_dict(), "known": torch.from_numpy(self.known), "dim": self.cfg.mf.dim}, buf)
+        run.write_bytes(artifact_path(self.name, MODEL), buf.getvalue(), step=step)
+
+    def _load_model(self, run: RunDir, meta: dict[str, Any]) -> None:
+        blob = torch.load(io.BytesIO(run.read_bytes(artifact_path(self.name, MODEL))), map_location="cpu", weights_only=True)
+        self.n_users = int(meta["n_users"])
+        self.model = build_model(RankModelConfig(name="mf", embed_dim=int(blob["dim"])), mf_layout(self.n_users, self.n_topics), 1)
+        self.model.load_state_dict(blob["state_dict"])
+        self.known = blob["known"].numpy()

@@ -1,0 +1,120 @@
+"""Every retriever on a tiny run directory: the Ray batch jobs write them, load by name, answer.
+
+The spine's ingest makes the run and the spine's StarSpace (one epoch, in this process: its Ray
+Train job has its own test) writes ``embeddings/topics.parquet``; the multi-interest job (Ray
+Data), the sequence tower and two-tower jobs (Ray Train, one epoch, then Ray Data inference)
+write their retrievers; each retriever is loaded by name from the run directory as
+serving will load it and asked for one user's candidates with recent topics, directly and through
+serve's ``RetrievalService`` (what ``/v1/recommend`` calls; the HTTP route itself is tested by the
+serving issue's e2e tests).
+"""
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ray_jobs import ingest, multi_interest, train_sequence, train_two_tower
+from reco.config import load_config
+from reco.embeddings import TOPICS_ARTIFACT, vector_table
+from reco.retrieval.base import artifact_path, load_retriever
+from reco.retrieval.run_data import training_data
+from reco.retrieval.training import starspace_topic_vectors
+from reco.run_dir import RunDir
+
+pytestmark = pytest.mark.ray
+
+SETTINGS = [
+    "embedding.epochs=1",
+    "retrieval.sequence.epochs=1", "retrieval.sequence.dim=16", "retrieval.sequence.max_len=16", "retrieval.sequence.layers=1",
+    "retrieval.sequence.sequences_per_user=1", "retrieval.sequence.batch_size=128", "retrieval.sequence.negatives=64",
+    "retrieval.two_tower.epochs=1", "retrieval.two_tower.num_workers=1", "retrieval.two_tower.dim=16", "retrieval.two_tower.hidden=32", "retrieval.two_tower.samples_per_user=2",
+]
+NAMES = ["popularity", "last_items_knn", "pooled", "multi_interest", "sequence_tower", "two_tower", "pixie"]
+
+
+@pytest.fixture(scope="module")
+def built(ray_session, tmp_path_factory):
+    cfg = load_config("configs/tiny.yaml", [f"run_dir={tmp_path_factory.mktemp('retrievers')}", *SETTINGS])
+    run = RunDir(cfg.run_dir)
+    ingest.run(cfg, run)
+    vectors, _ = starspace_topic_vectors(training_data(run), cfg.embedding)
+    run.write_table(TOPICS_ARTIFACT, vector_table("topic_id", range(len(vectors)), vectors), step="export_embeddings")
+    summaries = {"multi_interest": multi_interest.run(cfg, run), "sequence": train_sequence.run(cfg, run),
+                 "two_tower": train_two_tower.run(cfg, run)}
+    return cfg, run, summaries
+
+
+def test_batch_jobs_write_every_users_vectors(built):
+    cfg, run, s = built
+    for name, summary in s.items():
+        assert summary["users"] == 600 and summary["embedded"] == 600, name
+    assert s["sequence"]["trained"] and s["sequence"]["epochs_run"] == 1
+    assert 0 <= s["two_tower"]["val_recall@50"] <= 1
+    assert s["multi_interest"]["mean_interests"] >= 1
+    users = run.read_table(artifact_path("multi_interest", "users"))
+    assert users.num_rows == 600 and set(users.column_names) >= {"user_id", "topics", "vectors", "vector_weights"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_retriever_loads_by_name_and_answers_one_user(built, name):
+    cfg, run, _ = built
+    retriever = load_retriever(name, run, cfg.retrieval)
+    hist = run.read_table("histories", columns=["user_id", "topics"])
+    user = int(hist.column("user_id")[0].as_py())
+    seen = set(hist.column("topics")[0].as_py())
+    recent = [t for t in range(60) if t not in seen][:3]
+    got = retriever.candidates([user], k=10, recent=[recent])
+    ids, scores = got.row(0)
+    assert 0 < len(ids) <= 10
+    assert not set(ids.tolist()) & (seen | set(recent))
+    assert np.all(np.isfinite(scores))
+    if retriever.has_vectors:
+        uv = retriever.user_vectors([user])
+        assert uv.vectors.ndim == 3 and uv.vectors.shape[0] == 1 and (uv.weights > 0).any()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_recommend_routes_retrieval_service_answers_with_each_retriever(built, name):
+    """serve's RetrievalService (what /v1/recommend calls) with each retriever, raw ids in and out."""
+    from serve.services import RetrievalService
+
+    _, run, _ = built
+    users = run.read_table("vocab/users.parquet", columns=["user_id", "raw_id"]).to_pylist()
+    topics = run.read_table("vocab/topics.parquet", columns=["topic_id", "raw_id"]).to_pylist()
+    raw_topic = {t["topic_id"]: t["raw_id"] for t in topics}
+    hist = run.read_table("histories", columns=["user_id", "topics"]).slice(0, 1).to_pylist()[0]
+    raw_user = next(u["raw_id"] for u in users if u["user_id"] == hist["user_id"])
+    seen = {raw_topic[t] for t in hist["topics"]}
+    recent = [raw_topic[t] for t in range(len(topics)) if raw_topic[t] not in seen][:2]
+    service = RetrievalService({"run_dir": run.uri, "retriever": "popularity"})
+    got = service.candidates(raw_user, 10, recent, name)  # the request names the retriever
+    assert got["retriever"] == name and got["fallback_reason"] is None
+    assert 0 < len(got["item_ids"]) <= 10 and not set(got["item_ids"]) & (seen | set(recent))
+
+
+def test_a_rerun_re_embeds_only_users_with_new_engagements(built):
+    cfg, run, _ = built
+    before = run.read_table(artifact_path("sequence_tower", "users")).sort_by("user_id")
+    hist = run.read_table("histories")
+    changed = hist.column("user_id").to_numpy()[:3]
+    topics = hist.column("topics").to_pylist()
+    ts = hist.column("ts").to_pylist()
+    weights = hist.column("weights").to_pylist()
+    for i in range(3):  # one new engagement each, with a topic the user has not seen
+        topics[i] = topics[i] + [next(t for t in range(60) if t not in topics[i])]
+        ts[i] = ts[i] + [max(ts[i], default=0) + 3600]
+        weights[i] = weights[i] + [1.0]
+    new = hist.set_column(hist.column_names.index("topics"), "topics", pa.array(topics, pa.list_(pa.int64())))
+    new = new.set_column(new.column_names.index("ts"), "ts", pa.array(ts, pa.list_(pa.int64())))
+    new = new.set_column(new.column_names.index("weights"), "weights", pa.array(weights, pa.list_(pa.float32())))
+    tmp = run.staging("histories")
+    pq.write_table(new, run.path(f"{tmp}/part-0.parquet"), filesystem=run.fs)
+    run.commit_dir(tmp, "histories", step="test")
+
+    s = train_sequence.run(cfg, run)
+    assert not s["trained"] and s["incremental"] and s["embedded"] == 3 and s["users"] == 600
+    after = run.read_table(artifact_path("sequence_tower", "users")).sort_by("user_id")
+    moved = [u for u, a, b in zip(after.column("user_id").to_pylist(), after.column("vectors").to_pylist(), before.column("vectors").to_pylist())
+             if not np.allclose(a, b)]
+    assert sorted(moved) == sorted(changed.tolist())
