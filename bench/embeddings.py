@@ -20,10 +20,9 @@ import json
 import logging
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
-from bench.peak_memory import PeakRSS
+from bench.peak_memory import measure
 from ray_jobs import build_index, evaluate, export_embeddings, ingest, train_embeddings
 from ray_jobs.common import init_ray, setup_logging
 from reco.config import Config, load_config
@@ -49,15 +48,6 @@ def _config(args: argparse.Namespace, run_dir: str) -> Config:
     return load_config(CONFIGS[args.data], sets + args.set)
 
 
-def _measure(name: str, fn, *a) -> tuple[dict, dict]:
-    t = time.perf_counter()
-    with PeakRSS() as mem:
-        out = fn(*a)
-    fig = {"seconds": round(time.perf_counter() - t, 2), "peak_rss_mb": round(mem.peak_mb, 1)}
-    log.info("%s: %.1fs, peak RSS %.0f MB", name, fig["seconds"], fig["peak_rss_mb"])
-    return out, fig
-
-
 def _hits_line(name: str, m: dict) -> str:
     return f"  {name:<12} {m['hit@1']:>7.4f} {m['hit@10']:>7.4f} {m['hit@20']:>7.4f} {m['hit@50']:>7.4f} {m['mean_rank']:>10.1f}"
 
@@ -78,18 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     init_ray(cfg.ray)
     run = RunDir(cfg.run_dir)
     steps: dict[str, dict] = {}
-    ing, steps["ingest"] = _measure("ingest", ingest.run, cfg, run)
+    ing, steps["ingest"] = measure("ingest", ingest.run, cfg, run)
     by_workers: dict[str, dict] = {}
     for w in [int(x) for x in args.workers.split(",")]:
         cfg.embedding.num_workers = w
         if run.exists("train"):
             shutil.rmtree(run.local_path("train"))  # a fresh training run per worker count, not a resume
-        tr, fig = _measure(f"train_embeddings ({w} workers)", train_embeddings.run, cfg, run)
-        ev, fig_ev = _measure("evaluate", evaluate.holdout_evaluation, cfg, run)
+        tr, fig = measure(f"train_embeddings ({w} workers)", train_embeddings.run, cfg, run)
+        ev, fig_ev = measure("evaluate", evaluate.holdout_evaluation, cfg, run)
         by_workers[str(w)] = {"train": tr, "train_fig": fig, "evaluation": ev}
         steps[f"train_{w}w"], steps[f"evaluate_{w}w"] = fig, fig_ev
-    _, steps["export"] = _measure("export_embeddings", export_embeddings.run, cfg, run)
-    idx, steps["index"] = _measure("build_index", build_index.run, cfg, run)
+    _, steps["export"] = measure("export_embeddings", export_embeddings.run, cfg, run)
+    idx, steps["index"] = measure("build_index", build_index.run, cfg, run)
 
     last = by_workers[str(int(args.workers.split(",")[-1]))]
     role = "test" if "test" in last["evaluation"] else "validation"

@@ -6,8 +6,10 @@ a ``with`` block, so a benchmark can report memory per step of a Ray pipeline.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from typing import Any, Callable
 
 import psutil
 
@@ -50,3 +52,13 @@ class PeakRSS:
     @property
     def peak_mb(self) -> float:
         return self.peak / 2**20
+
+
+def measure(name: str, fn: Callable[..., Any], *args: Any, logger: logging.Logger | None = None) -> tuple[Any, dict]:
+    """``fn(*args)``'s result and its figures: wall seconds and peak RSS of the process tree."""
+    t = time.perf_counter()
+    with PeakRSS() as mem:
+        out = fn(*args)
+    fig = {"seconds": round(time.perf_counter() - t, 2), "peak_rss_mb": round(mem.peak_mb, 1)}
+    (logger or logging.getLogger("bench")).info("%s: %.1fs, peak RSS %.0f MB", name, fig["seconds"], fig["peak_rss_mb"])
+    return out, fig

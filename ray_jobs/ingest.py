@@ -112,7 +112,6 @@ def _write_truth(cfg: Config, run: RunDir, users: Vocabulary, topics: Vocabulary
 
 
 def run(cfg: Config, run: RunDir) -> dict:
-    run.start(cfg.model_dump())
     ing = cfg.ingest
     with StepTimer("read and validate"):
         raw, label = read_raw(cfg)
@@ -120,6 +119,7 @@ def run(cfg: Config, run: RunDir) -> dict:
         n_rows = raw.count()
     if n_rows == 0:
         raise DataError(f"no interactions in {label}" + (" after ingest filters" if ing.min_weight is not None or ing.exclude_topics else ""))
+    run.start(cfg.model_dump())  # only once the input is known good: a bad file leaves the run as it was
     log.info("%d interactions read from %s", n_rows, label)
 
     with StepTimer("vocabularies"):

@@ -12,6 +12,8 @@ import logging
 import time
 
 from ray_jobs import build_index, evaluate, export_embeddings, ingest, train_embeddings
+from ray_jobs import expand
+from ray_jobs import train_ranker
 from ray_jobs.common import StepTimer, job_main
 from reco.config import Config
 from reco.report import console_report
@@ -24,7 +26,9 @@ STEPS = (
     ("train_embeddings", train_embeddings.run),
     ("export_embeddings", export_embeddings.run),
     ("build_index", build_index.run),
+    ("expand", expand.run),
     ("evaluate", evaluate.run),
+    ("train_ranker", train_ranker.run),
 )
 
 

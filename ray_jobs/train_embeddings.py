@@ -32,6 +32,7 @@ from ray_jobs.common import StepTimer, job_main, read_artifact
 from reco.config import Config, EmbeddingConfig
 from reco.embeddings import MODEL_ARTIFACT, save_model
 from reco.errors import DataError
+from reco.faults import FaultConfig, crash_once
 from reco.histories import select_role
 from reco.run_dir import RunDir
 from reco.starspace import NegativeSampler, StarSpace, make_optimizer
@@ -83,6 +84,7 @@ def _quiet_worker_logs() -> None:
 def train_loop(loop_cfg: dict) -> None:
     """Runs on every Ray Train worker."""
     cfg = EmbeddingConfig(**loop_cfg["embedding"])
+    faults = FaultConfig(**loop_cfg.get("faults", {}))
     _quiet_worker_logs()
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -111,6 +113,8 @@ def train_loop(loop_cfg: dict) -> None:
         for batch in train_it.iter_batches(batch_size=cfg.batch_size, batch_format="pyarrow", local_shuffle_buffer_size=cfg.batch_size * 8, local_shuffle_seed=cfg.seed + epoch):
             loss, n = train_step(ddp, opt, batch, sampler, cfg, rng)
             loss_sum, examples, steps = loss_sum + loss * n, examples + n, steps + 1
+            if epoch == 2 and steps == 2 and rank == world - 1:  # mid-epoch, after the first checkpoint
+                crash_once(faults, "train_embeddings.step", loop_cfg["run_uri"])
             if rank == 0 and time.perf_counter() - last_log > 30:
                 log.info("epoch %d: ~%d%% (%d steps), loss %.4f", epoch, min(99, 100 * steps // batches_per_epoch), steps, loss_sum / max(examples, 1))
                 last_log = time.perf_counter()
@@ -174,7 +178,8 @@ def run(cfg: Config, run: RunDir) -> dict:
     storage = run.local_path("train") if run.is_local() else run.path("train")
     trainer = TorchTrainer(
         train_loop,
-        train_loop_config={"embedding": emb.model_dump(), "n_topics": len(counts), "topic_counts": counts.tolist(), "train_users": n_train},
+        train_loop_config={"embedding": emb.model_dump(), "n_topics": len(counts), "topic_counts": counts.tolist(), "train_users": n_train,
+                           "faults": cfg.faults.model_dump(), "run_uri": run.uri},
         datasets={"train": train, "validation": val},
         scaling_config=ScalingConfig(num_workers=emb.num_workers, use_gpu=False, resources_per_worker={"CPU": emb.cpus_per_worker}),
         run_config=RunConfig(

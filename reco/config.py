@@ -17,7 +17,11 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from reco.errors import ConfigError
+from reco.expansion.config import ExpansionConfig
+from reco.faults import FaultConfig
 from reco.ope.config import OPEConfig
+from reco.rank.config import RankingConfig
+from reco.retrieval.config import RetrievalConfig
 from reco.schema import StrictModel
 
 
@@ -133,7 +137,11 @@ class Config(StrictModel):
     embedding: EmbeddingConfig = EmbeddingConfig()
     export: ExportConfig = ExportConfig()
     index: IndexConfig = IndexConfig()
+    expansion: ExpansionConfig = ExpansionConfig()
+    retrieval: RetrievalConfig = RetrievalConfig()
     ope: OPEConfig = OPEConfig()
+    ranking: RankingConfig = RankingConfig()
+    faults: FaultConfig = FaultConfig()
 
 
 def _format_validation_error(err: ValidationError, source: str) -> str:

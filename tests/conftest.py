@@ -34,9 +34,13 @@ def ray_session():
 
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=True, object_store_memory=512 * 2**20, log_to_driver=True)
+        # address="local": always a fresh instance for the tests, even when a `ray start` cluster runs here
+        ray.init(address="local", num_cpus=2, include_dashboard=True, object_store_memory=512 * 2**20, log_to_driver=True)
+    # the state API (ray.util.state) and subprocess jobs find this instance, not another one on the machine
+    os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
     configure_data_context()
     yield ray
+    os.environ.pop("RAY_ADDRESS", None)
     ray.shutdown()
 
 

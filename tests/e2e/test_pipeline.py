@@ -6,18 +6,15 @@ import sys
 
 import pytest
 
-from ray_jobs import pipeline
 from reco.run_dir import RunDir
 
 pytestmark = pytest.mark.ray
 
 
-def test_pipeline_end_to_end(ray_session, tmp_path, capsys):
-    rc = pipeline.main(["--config", "configs/tiny.yaml", "--set", f"run_dir={tmp_path}", "--set", "embedding.epochs=4"])
-    out = capsys.readouterr().out
-    assert rc == 0
-    assert "hit@10" in out and "popularity" in out and str(tmp_path) in out
-    run = RunDir(str(tmp_path))
+def test_pipeline_end_to_end(tiny_run):
+    run_dir, out = tiny_run
+    assert "hit@10" in out and "popularity" in out and run_dir in out
+    run = RunDir(run_dir)
     summary = run.read_json("metrics/pipeline.json")
     ev = summary["evaluation"]["validation"]
     # planted communities: the embedding beats popularity by a wide margin
