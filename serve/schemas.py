@@ -1,0 +1,88 @@
+"""Typed requests and responses of every route (FastAPI validates and documents them)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Method = Literal["blend", "density", "classifier", "centroid"]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExpandRequest(Request):
+    seed_user_ids: list[str] = Field(..., min_length=1, description="Raw user ids, as the advertiser knows them.")
+    audience_size: int = Field(1_000, ge=1)
+    method: Method = "blend"
+
+
+class AudienceMember(BaseModel):
+    user_id: str
+    score: float
+    rank: int
+    source: str
+
+
+class ExpandResponse(BaseModel):
+    method: str
+    audience: list[AudienceMember]
+    seeds_used: int
+    seeds_unknown: int
+    unknown_seed_ids: list[str] = Field(description="Up to 100 of the ids that are not known users.")
+    duplicate_seed_ids: int
+    elapsed_ms: float
+
+
+class AudiencePage(BaseModel):
+    seed_list_id: str
+    total: int
+    offset: int
+    audience: list[AudienceMember]
+
+
+class RankRequest(Request):
+    user_id: str
+    item_ids: list[str] = Field(..., min_length=1)
+    context: dict[str, Any] | None = None
+
+
+class RankedItem(BaseModel):
+    item_id: str
+    probability: float
+
+
+class RankResponse(BaseModel):
+    user_id: str
+    user_known: bool
+    items: list[RankedItem]
+    unknown_item_ids: list[str]
+
+
+class RecommendRequest(Request):
+    user_id: str
+    k: int = Field(10, ge=1)
+    recent_item_ids: list[str] = Field(default_factory=list, max_length=20,
+                                       description="The user's latest actions (short-term interest), if any.")
+    retriever: str | None = None
+
+
+class RecommendedItem(BaseModel):
+    item_id: str
+    name: str | None = None
+    probability: float
+    retrieval_score: float
+
+
+class RecommendResponse(BaseModel):
+    user_id: str
+    retriever: str
+    fallback: bool = Field(description="True when the user is unknown and popular items are returned instead.")
+    fallback_reason: str | None = None
+    items: list[RecommendedItem]
+
+
+class Error(BaseModel):
+    error: str
