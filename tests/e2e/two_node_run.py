@@ -1,0 +1,53 @@
+"""The pipeline's distributed steps on a two-node local cluster, and where their workers ran (test_multi_node.py).
+
+    python tests/e2e/two_node_run.py RUN_DIR OUT.json [--set key=value ...]
+
+``ray.cluster_utils.Cluster`` starts two raylets on this machine, each with its own resources
+(one CPU each), so Ray schedules across them as it would across machines: two training workers
+of one CPU cannot share a node. Runs in its own process because a test session already holds
+a Ray instance.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+
+import ray
+from ray.cluster_utils import Cluster
+
+
+def placements() -> dict[str, list[str]]:
+    """Node ids each actor class ran on (dead actors included: the state API keeps them)."""
+    from ray.util.state import list_actors
+
+    nodes: dict[str, set[str]] = defaultdict(set)
+    for a in list_actors(limit=10_000, detail=True):
+        nodes[a.class_name].add(a.node_id)
+    return {k: sorted(v) for k, v in nodes.items()}
+
+
+def main(argv: list[str]) -> int:
+    run_dir, out, sets = argv[0], argv[1], argv[2:]
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True,
+                                                            "object_store_memory": 256 * 2**20})
+    cluster.add_node(num_cpus=1, object_store_memory=256 * 2**20)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address)
+    from ray_jobs import build_index, expand, export_embeddings, ingest, train_embeddings
+
+    nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+    args = ["--config", "configs/tiny.yaml", "--set", f"run_dir={run_dir}", *sets]
+    rc = 0
+    for job in (ingest, train_embeddings, export_embeddings, build_index, expand):
+        rc = rc or job.main(args)
+    with open(out, "w") as f:
+        json.dump({"rc": rc, "nodes": nodes, "placements": placements()}, f)
+    ray.shutdown()
+    cluster.shutdown()
+    return rc
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

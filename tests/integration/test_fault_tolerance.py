@@ -1,0 +1,81 @@
+"""Faults a cluster produces, survived: a training worker killed mid-epoch, a training job killed
+and rerun, a batch-scoring actor killed mid-job.
+
+Each fault is a real process death (``os._exit`` at a named point, see reco/faults.py, or SIGKILL
+of a whole job), so what is tested is Ray's recovery: Ray Train restoring the worker group from
+the latest checkpoint, Ray Data restarting the actor and retrying its task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ray_jobs import ingest, train_embeddings
+from reco.config import load_config
+from reco.faults import fired
+from reco.run_dir import RunDir
+
+pytestmark = pytest.mark.ray
+ROOT = Path(__file__).resolve().parents[2]
+TRAIN = ["embedding.epochs=4", "embedding.patience=10", "embedding.num_workers=2", "embedding.max_failures=1"]
+
+
+@pytest.fixture(scope="module")
+def ingested(ray_session, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("faults") / "ingested"
+    ingest.run(load_config(ROOT / "configs" / "tiny.yaml", [f"run_dir={run_dir}"]), RunDir(str(run_dir)))
+    return run_dir
+
+
+def _train(ingested: Path, name: str, extra: list[str]) -> tuple[dict, str]:
+    run_dir = ingested.parent / name
+    shutil.copytree(ingested, run_dir)
+    cfg = load_config(ROOT / "configs" / "tiny.yaml", [f"run_dir={run_dir}", *TRAIN, *extra])
+    train_embeddings.run(cfg, RunDir(str(run_dir)))
+    return RunDir(str(run_dir)).read_json("metrics/training.json"), str(run_dir)
+
+
+def test_training_worker_killed_mid_epoch_restores_and_matches_an_undisturbed_run(ingested):
+    calm, _ = _train(ingested, "calm", [])
+    hit, run_dir = _train(ingested, "worker-killed", ["faults.crash_once=[train_embeddings.step]"])
+    assert fired(run_dir, "train_embeddings.step"), "the worker was never killed: the test proved nothing"
+    assert hit["resumed_after_epochs"] == [1]  # restored from the checkpoint after epoch 1
+    assert hit["epochs_run"] == calm["epochs_run"] == 4
+    assert [h["epoch"] for h in hit["history"]] == [1, 2, 3, 4]
+    assert abs(hit["val_hit@10"] - calm["val_hit@10"]) <= 0.05, (hit["val_hit@10"], calm["val_hit@10"])
+
+
+def test_killed_training_job_resumes_when_rerun(ingested, ray_session):
+    """SIGKILL the whole job (driver and all) after its first checkpoint; the rerun continues it."""
+    run_dir = ingested.parent / "job-killed"
+    shutil.copytree(ingested, run_dir)
+    address = ray_session.get_runtime_context().gcs_address
+    cmd = [sys.executable, "-m", "ray_jobs.train_embeddings", "--config", "configs/tiny.yaml", "--set", f"run_dir={run_dir}",
+           "--set", f"ray.address={address}", *[x for kv in TRAIN for x in ("--set", kv)], "--set", "embedding.epochs=30"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    job = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and not list((run_dir / "train").glob("*/checkpoint_manager_snapshot.json")):
+            assert job.poll() is None, "the job ended before it could be killed"
+            time.sleep(0.5)
+        assert list((run_dir / "train").glob("*/checkpoint_manager_snapshot.json")), "no checkpoint within 300 s"
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait(30)
+    assert "metrics/training.json" not in RunDir(str(run_dir)).manifest()["artifacts"]
+    time.sleep(2)  # let Ray notice the dead driver and release its workers
+    rerun = subprocess.run([*cmd[:-2], "--set", "embedding.epochs=4"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    summary = json.loads((run_dir / "metrics" / "training.json").read_text())
+    assert summary["resumed_after_epochs"] and summary["resumed_after_epochs"][0] >= 1
+    assert summary["epochs_run"] == 4
