@@ -31,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import requests
@@ -73,7 +74,7 @@ def payloads(run_dir: str, n: int = 64, seed: int = 0) -> dict[str, list[dict]]:
 def http_requests(base: str, route: str, bodies: list[dict]) -> list[tuple[str, str, dict | None]]:
     """(method, url, body) per request body: the audience page is a GET, the rest JSON POSTs."""
     if route == "audience":
-        return [("GET", f"{base}/v1/audiences/{b['seed_list_id']}?limit=100", None) for b in bodies]
+        return [("GET", f"{base}/v1/audiences/{quote(b['seed_list_id'])}?limit=100", None) for b in bodies]
     path = {"expand": "/v1/audiences/expand", "rank": "/v1/rank", "recommend": "/v1/recommend"}[route]
     return [("POST", base + path, b) for b in bodies]
 
@@ -133,12 +134,19 @@ def over_http(mode: str, run_dir: str, bodies: dict[str, list[dict]], seconds: f
                          res.p50_ms, res.p99_ms, res.errors)
                 results.append(res)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop(proc)
     return results
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the server's process group (it shuts Ray down), SIGKILL if it lingers."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(60)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def serve_forever(mode: str, run_dir: str, port: int) -> None:
@@ -163,7 +171,7 @@ def serve_forever(mode: str, run_dir: str, port: int) -> None:
 
     from serve.app import build_app
 
-    ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(settings), name="reco", route_prefix="/", blocking=False)
     try:

@@ -72,7 +72,7 @@ async def expand(req: s.ExpandRequest, request: Request) -> s.ExpandResponse:
                             elapsed_ms=round((time.perf_counter() - t0) * 1000, 2))
 
 
-@app.get("/v1/audiences/{seed_list_id}", response_model=s.AudiencePage, responses={404: {"model": s.Error}})
+@app.get("/v1/audiences/{seed_list_id:path}", response_model=s.AudiencePage, responses={404: {"model": s.Error}})
 async def audience(seed_list_id: str, request: Request, offset: int = Query(0, ge=0), limit: int = Query(100, ge=1)) -> s.AudiencePage:
     _limit("limit", limit, _settings(request).max_page_size)
     r = await request.app.state.backend.audience_page(seed_list_id, offset, limit)

@@ -10,13 +10,10 @@ page. A screenshot of each state is saved under test-artifacts/explorer/ (printe
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from reco.run_dir import RunDir
 
@@ -31,42 +28,14 @@ AUDIENCE = 30
 WAIT_S = 60
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def explorer_app(tiny_run):
+def explorer_app(tiny_run, serve_app):
     """The whole Serve application (JSON API + explorer) under the prefix /explorer."""
-    from ray import serve
-
     from serve.app import build_app
 
     run_dir, _ = tiny_run
-    port = _free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app({"run_dir": run_dir, "max_seed_ids": 500, "max_k": 50}), name="explorer", route_prefix="/explorer",
-              blocking=False)
-    base = f"http://127.0.0.1:{port}/explorer"
-    try:
-        deadline = time.time() + 300  # replicas start slowly on a busy 2-core machine
-        while not _ready(base):
-            if time.time() > deadline:
-                pytest.fail(f"the explorer app at {base} was not ready within 300 s")
-            time.sleep(0.5)
+    with serve_app(build_app({"run_dir": run_dir, "max_seed_ids": 500, "max_k": 50}), "explorer", "/explorer") as base:
         yield base, run_dir
-    finally:
-        serve.delete("explorer")
-        serve.shutdown()
-
-
-def _ready(base: str) -> bool:
-    try:
-        return requests.get(f"{base}/readyz", timeout=5).status_code == 200
-    except requests.ConnectionError:
-        return False
 
 
 @pytest.fixture(scope="module")
