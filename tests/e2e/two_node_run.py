@@ -11,6 +11,7 @@ a Ray instance.
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from collections import defaultdict
 
@@ -30,7 +31,10 @@ def placements() -> dict[str, list[str]]:
 
 def main(argv: list[str]) -> int:
     run_dir, out, sets = argv[0], argv[1], argv[2:]
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True,
+    with socket.socket() as s:  # the test session's own instance holds the default dashboard port
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True, "dashboard_port": port,
                                                             "object_store_memory": 256 * 2**20})
     cluster.add_node(num_cpus=1, object_store_memory=256 * 2**20)
     cluster.wait_for_nodes()
