@@ -113,7 +113,7 @@ def train_loop(loop_cfg: dict) -> None:
         for batch in train_it.iter_batches(batch_size=cfg.batch_size, batch_format="pyarrow", local_shuffle_buffer_size=cfg.batch_size * 8, local_shuffle_seed=cfg.seed + epoch):
             loss, n = train_step(ddp, opt, batch, sampler, cfg, rng)
             loss_sum, examples, steps = loss_sum + loss * n, examples + n, steps + 1
-            if epoch == 2 and steps == 2 and rank == world - 1:  # mid-epoch, after the first checkpoint
+            if epoch == 3 and steps == 2 and rank == world - 1:  # mid-epoch, after two checkpoints
                 crash_once(faults, "train_embeddings.step", loop_cfg["run_uri"])
             if rank == 0 and time.perf_counter() - last_log > 30:
                 log.info("epoch %d: ~%d%% (%d steps), loss %.4f", epoch, min(99, 100 * steps // batches_per_epoch), steps, loss_sum / max(examples, 1))

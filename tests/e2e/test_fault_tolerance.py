@@ -1,5 +1,5 @@
 """Faults a cluster produces, survived: a training worker killed mid-epoch, a training job killed
-and rerun, a batch-scoring actor killed mid-job.
+and rerun (a batch-scoring actor killed mid-job: test_expand_faults.py).
 
 Each fault is a real process death (``os._exit`` at a named point, see reco/faults.py, or SIGKILL
 of a whole job), so what is tested is Ray's recovery: Ray Train restoring the worker group from
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ray_jobs import ingest, train_embeddings
+from ray_jobs import train_embeddings
 from reco.config import load_config
 from reco.faults import fired
 from reco.run_dir import RunDir
@@ -30,9 +30,12 @@ TRAIN = ["embedding.epochs=4", "embedding.patience=10", "embedding.num_workers=2
 
 
 @pytest.fixture(scope="module")
-def ingested(ray_session, tmp_path_factory) -> Path:
+def ingested(tiny_run, tmp_path_factory) -> Path:
+    """A copy of the session's tiny run without its training checkpoints (so training starts afresh)."""
     run_dir = tmp_path_factory.mktemp("faults") / "ingested"
-    ingest.run(load_config(ROOT / "configs" / "tiny.yaml", [f"run_dir={run_dir}"]), RunDir(str(run_dir)))
+    shutil.copytree(tiny_run[0], run_dir, ignore=shutil.ignore_patterns("train"))
+    for rel in ("metrics/training.json", "models/starspace.pt"):
+        RunDir(str(run_dir)).forget(rel)
     return run_dir
 
 
@@ -44,12 +47,13 @@ def _train(ingested: Path, name: str, extra: list[str]) -> tuple[dict, str]:
     return RunDir(str(run_dir)).read_json("metrics/training.json"), str(run_dir)
 
 
-def test_training_worker_killed_mid_epoch_restores_and_matches_an_undisturbed_run(ingested):
-    calm, _ = _train(ingested, "calm", [])
+def test_training_worker_killed_mid_epoch_restores_and_matches_an_undisturbed_run(tiny_run, ingested):
+    calm = RunDir(tiny_run[0]).read_json("metrics/training.json")  # the same settings, undisturbed
     hit, run_dir = _train(ingested, "worker-killed", ["faults.crash_once=[train_embeddings.step]"])
     assert fired(run_dir, "train_embeddings.step"), "the worker was never killed: the test proved nothing"
-    assert hit["resumed_after_epochs"] == [1]  # restored from the checkpoint after epoch 1
-    assert hit["epochs_run"] == calm["epochs_run"] == 4
+    # killed in epoch 3: restored from the latest checkpoint Ray Train had registered (after epoch 1 or 2)
+    assert hit["resumed_after_epochs"] and 1 <= hit["resumed_after_epochs"][0] <= 2, hit["resumed_after_epochs"]
+    assert hit["epochs_run"] == 4
     assert [h["epoch"] for h in hit["history"]] == [1, 2, 3, 4]
     assert abs(hit["val_hit@10"] - calm["val_hit@10"]) <= 0.05, (hit["val_hit@10"], calm["val_hit@10"])
 
