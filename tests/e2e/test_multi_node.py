@@ -3,7 +3,7 @@
 "Match": identical ingest (vocabularies, counts) and seed lists; training quality and audiences
 within the run-to-run noise of DDP training (the data order differs with placement).
 
-tests/e2e/two_node_run.py starts the cluster (``ray.cluster_utils.Cluster``, one CPU per node)
+tests/e2e/two_node_run.py starts the cluster (``ray.cluster_utils.Cluster``)
 in its own process; the one-node run is the session's ``tiny_run`` with the same settings.
 """
 
@@ -21,7 +21,7 @@ from reco.run_dir import RunDir
 
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parents[2]
-SETS = ["embedding.epochs=4", "export.actors=2", "export.cpus_per_actor=0.5", "expansion.job.actors=2"]
+SETS = ["embedding.epochs=4", "embedding.cpus_per_worker=1.5", "export.actors=2", "export.cpus_per_actor=0.5", "expansion.job.actors=2"]
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,10 @@
     python tests/e2e/two_node_run.py RUN_DIR OUT.json [--set key=value ...]
 
 ``ray.cluster_utils.Cluster`` starts two raylets on this machine, each with its own resources
-(one CPU each), so Ray schedules across them as it would across machines: two training workers
-of one CPU cannot share a node. Runs in its own process because a test session already holds
-a Ray instance.
+(two logical CPUs each), so Ray schedules across them as it would across machines: two training
+workers of 1.5 CPUs cannot share a node, and each node keeps room for Ray Data's read tasks
+beside a 0.5-CPU scoring actor (with one CPU per node, the actors starve the reads).
+Runs in its own process because a test session already holds a Ray instance.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def placements() -> dict[str, list[str]]:
 
     nodes: dict[str, set[str]] = defaultdict(set)
     for a in list_actors(limit=10_000, detail=True):
-        nodes[a.class_name].add(a.node_id)
+        if a.node_id:  # an actor that never got scheduled has none
+            nodes[a.class_name].add(a.node_id)
     return {k: sorted(v) for k, v in nodes.items()}
 
 
@@ -34,9 +36,9 @@ def main(argv: list[str]) -> int:
     with socket.socket() as s:  # the test session's own instance holds the default dashboard port
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": True, "dashboard_port": port,
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": True, "dashboard_port": port,
                                                             "object_store_memory": 256 * 2**20})
-    cluster.add_node(num_cpus=1, object_store_memory=256 * 2**20)
+    cluster.add_node(num_cpus=2, object_store_memory=256 * 2**20)
     cluster.wait_for_nodes()
     ray.init(address=cluster.address)
     from ray_jobs import build_index, expand, export_embeddings, ingest, train_embeddings
