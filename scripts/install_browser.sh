@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install Debian's chromium and chromium-driver for the explorer's browser test
-# (tests/e2e/test_explorer_browser.py), only when they are missing. Quiet; one line on failure.
+# (tests/e2e/test_serve_explorer.py), only when they are missing. Quiet; one line on failure.
 set -uo pipefail
 if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
   exit 0

@@ -33,9 +33,5 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     else:
         log.warning("ingress: Serve's default HTTP proxy (~5 ms a request); scripts/serve.sh starts Ray "
                     "with RAY_SERVE_ENABLE_HA_PROXY=1 RAY_SERVE_THROUGHPUT_OPTIMIZED=1 for the HAProxy ingress")
-    return Gateway.bind(
-        ExpansionDeployment.bind(settings),
-        RankingDeployment.bind(settings),
-        RetrievalDeployment.bind(settings),
-        settings,
-    )
+    ranking = None if settings["rank_in_ingress"] else RankingDeployment.bind(settings)
+    return Gateway.bind(ExpansionDeployment.bind(settings), ranking, RetrievalDeployment.bind(settings), settings)

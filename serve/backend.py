@@ -9,6 +9,7 @@ them, so the cost of each layer is measured on identical work.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ray.exceptions import ActorDiedError, ActorUnavailableError
@@ -31,11 +32,20 @@ async def call(method, *args) -> Any:
             await asyncio.sleep(0.05 * (attempt + 1))
 
 
-class HandleBackend:
-    """Calls the expansion, ranking and retrieval deployments through their handles."""
+RankFn = Callable[[tuple[str, list[str], "dict | None"]], Awaitable[dict[str, Any]]]
 
-    def __init__(self, expansion: DeploymentHandle, ranking: DeploymentHandle, retrieval: DeploymentHandle):
-        self.expansion, self.ranking, self.retrieval = expansion, ranking, retrieval
+
+class HandleBackend:
+    """Calls the expansion, ranking and retrieval deployments through their handles.
+
+    ``local_rank`` (the ingress's own batched ranking, when ``rank_in_ingress``) replaces the
+    ranking handle."""
+
+    def __init__(self, expansion: DeploymentHandle, ranking: DeploymentHandle | None, retrieval: DeploymentHandle,
+                 local_rank: RankFn | None = None):
+        if (ranking is None) == (local_rank is None):
+            raise ValueError("give either the ranking deployment's handle or a local ranking function")
+        self.expansion, self.ranking, self.retrieval, self.local_rank = expansion, ranking, retrieval, local_rank
 
     async def expand(self, seed_ids: list[str], k: int, method: str) -> dict[str, Any]:
         return await call(self.expansion.expand, seed_ids, k, method)
@@ -44,14 +54,16 @@ class HandleBackend:
         return await call(self.expansion.audience_page, seed_list_id, offset, limit)
 
     async def rank(self, user_id: str, item_ids: list[str], context: dict | None) -> dict[str, Any]:
+        if self.local_rank is not None:
+            return await self.local_rank((user_id, item_ids, context))
         return await call(self.ranking.rank, (user_id, item_ids, context))
 
     async def candidates(self, user_id: str, n: int, recent: list[str], retriever: str | None) -> dict[str, Any]:
         return await call(self.retrieval.candidates, user_id, n, recent, retriever)
 
     async def ready(self) -> None:
-        await asyncio.wait_for(asyncio.gather(
-            self.expansion.ready.remote(), self.ranking.ready.remote(), self.retrieval.ready.remote()), timeout=5)
+        handles = [h for h in (self.expansion, self.ranking, self.retrieval) if h is not None]
+        await asyncio.wait_for(asyncio.gather(*(h.ready.remote() for h in handles)), timeout=5)
 
 
 class LocalBackend:

@@ -22,7 +22,7 @@ class ExpansionDeployment(ExpansionService):
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=64)
 class RankingDeployment(RankingService):
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.0005)
     async def rank(self, requests: list[tuple[str, list[str], dict | None]]) -> list[dict[str, Any]]:
         return self.rank_many(requests)
 

@@ -20,6 +20,9 @@ class ServeSettings(StrictModel):
     candidates_per_k: int = Field(5, ge=1, description="Retrieved candidates per recommended item, for ranking.")
     max_body_bytes: int = Field(1_000_000, ge=1_024, description="Larger request bodies are refused with 413.")
     max_page_size: int = Field(1_000, ge=1)
+    rank_in_ingress: bool = Field(False, description=(
+        "Rank in the ingress replica (batched there) instead of the RankingDeployment: one hop fewer, "
+        "~1.7x the /v1/rank throughput on 2 cores, but ranking no longer scales or fails apart from the ingress."))
 
 
 def parse_settings(args: dict[str, Any] | None) -> ServeSettings:

@@ -3,6 +3,8 @@
 - ``shared_data``: the real data sets in ../shared/data, read in place; a clear failure if the
   folder is missing (CI clones the project with ../shared beside it).
 - ``ray_session``: one local Ray instance for the whole session (start-up costs seconds).
+- ``tiny_run``: one tiny pipeline run (configs/tiny.yaml, every step, as a user runs it) that
+  the integration and end-to-end tests read; ``copy_run`` gives a test its own copy to change.
 - ``tiny_config``: a Config for a few-hundred-user synthetic run in a temporary run directory.
 """
 
@@ -42,6 +44,35 @@ def ray_session():
     yield ray
     os.environ.pop("RAY_ADDRESS", None)
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_run(ray_session, tmp_path_factory):
+    """(run_dir, printed report): `python -m ray_jobs.pipeline --config configs/tiny.yaml`, in-process."""
+    import contextlib
+    import io
+
+    from ray_jobs import pipeline
+
+    run_dir = tmp_path_factory.mktemp("tiny-run")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = pipeline.main(["--config", "configs/tiny.yaml", "--set", f"run_dir={run_dir}", "--set", "embedding.epochs=4"])
+    assert rc == 0, "the tiny pipeline failed"
+    return str(run_dir), out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def copy_run(tiny_run, tmp_path_factory):
+    """``copy_run(name)``: a private copy of the tiny run, for a test that writes to it."""
+    import shutil
+
+    def copy(name: str) -> Path:
+        dest = tmp_path_factory.mktemp(name) / "run"
+        shutil.copytree(tiny_run[0], dest)
+        return dest
+
+    return copy
 
 
 @pytest.fixture

@@ -101,10 +101,11 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: LossFn, b
     return {"loss": loss_sum / max(examples, 1), "examples": examples, "seconds": time.perf_counter() - t0}
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_logits(model: nn.Module, cat: np.ndarray, dense: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     """(N, tasks) logits, in eval mode, batch by batch."""
-    model.eval()
+    if model.training:  # eval() walks every submodule: once, not on every serving call
+        model.eval()
     out = [model(torch.from_numpy(cat[s:s + batch_size]), torch.from_numpy(dense[s:s + batch_size])).numpy()
            for s in range(0, len(cat), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, 1), np.float32)

@@ -1,24 +1,12 @@
-"""One tiny pipeline run shared by the end-to-end tests (the pipeline as a user runs it)."""
+"""Helpers of the end-to-end tests: a free port, a Serve application run until ready, and the
+one application over the tiny run that the HTTP and browser tests share (starting one costs
+half a minute on two cores)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pytest
-
-
-@pytest.fixture(scope="session")
-def tiny_run(ray_session, tmp_path_factory):
-    """(run_dir, printed report): `python -m ray_jobs.pipeline --config configs/tiny.yaml`, in-process."""
-    import contextlib
-    import io
-
-    from ray_jobs import pipeline
-
-    run_dir = tmp_path_factory.mktemp("tiny-run")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        rc = pipeline.main(["--config", "configs/tiny.yaml", "--set", f"run_dir={run_dir}", "--set", "embedding.epochs=4"])
-    assert rc == 0, "the tiny pipeline failed"
-    return str(run_dir), out.getvalue()
 
 
 def free_port() -> int:
@@ -67,3 +55,29 @@ def serve_app(ray_session):
             serve.shutdown()
 
     return run
+
+
+@dataclass(frozen=True)
+class Served:
+    base: str  # http://127.0.0.1:PORT/reco
+    run_dir: str
+    name: str = "reco"
+    prefix: str = "/reco"
+    settings: dict = field(default_factory=dict)
+
+
+@pytest.fixture(scope="package")
+def served(tiny_run, serve_app):
+    """The application as serve.app.build_app composes it, over the tiny run, under a route prefix
+    (so the explorer's relative URLs are exercised), with two ranking replicas (one is killed in
+    test_serve_http.py). Tight limits, so the over-limit cases are cheap to send."""
+    from serve.deployments import ExpansionDeployment, RankingDeployment, RetrievalDeployment
+    from serve.gateway import Gateway
+
+    run_dir, _ = tiny_run
+    limits = {"max_seed_ids": 500, "max_candidates": 200, "max_k": 50, "max_body_bytes": 20_000}
+    settings = {"run_dir": run_dir, **limits}
+    app = Gateway.bind(ExpansionDeployment.bind(settings), RankingDeployment.options(num_replicas=2).bind(settings),
+                       RetrievalDeployment.bind(settings), settings)
+    with serve_app(app, "reco", "/reco") as base:
+        yield Served(base, run_dir, settings=limits)

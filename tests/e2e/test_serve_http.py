@@ -2,8 +2,8 @@
 
 Happy paths with checks on content (held-out members of a planted community come back far above
 chance; ranked probabilities are sorted and in [0, 1]), every bad-input case answered 4xx with a
-one-line reason, the unknown-user fallback, and a redeploy to a new run directory during a
-stream of requests with no failed request.
+one-line reason, the unknown-user fallback, a ranking replica killed during a stream of
+requests and a redeploy to a new run directory during another, neither with a failed request.
 """
 
 from __future__ import annotations
@@ -23,16 +23,6 @@ from reco.run_dir import RunDir
 pytestmark = pytest.mark.ray
 
 
-@pytest.fixture(scope="module")
-def served(tiny_run, serve_app):
-    from serve.app import build_app
-
-    run_dir, _ = tiny_run
-    app = build_app({"run_dir": run_dir, "max_seed_ids": 500, "max_candidates": 200, "max_k": 50, "max_body_bytes": 20_000})
-    with serve_app(app, "reco") as base:
-        yield base, run_dir
-
-
 def _community(run_dir: str) -> tuple[list[str], list[str], int]:
     """Raw ids of the largest planted community's members, split 70/30, and the user count."""
     run = RunDir(run_dir)
@@ -47,7 +37,7 @@ def _community(run_dir: str) -> tuple[list[str], list[str], int]:
 
 
 def test_health_ready_and_docs(served):
-    base, run_dir = served
+    base, run_dir = served.base, served.run_dir
     assert requests.get(f"{base}/healthz").json() == {"status": "ok"}
     ready = requests.get(f"{base}/readyz").json()
     assert ready["ready"] is True and ready["run_dir"] == run_dir
@@ -58,7 +48,7 @@ def test_health_ready_and_docs(served):
 
 @pytest.mark.parametrize("method", ["blend", "density", "classifier", "centroid"])
 def test_expand_finds_held_out_community_members(served, method):
-    base, run_dir = served
+    base, run_dir = served.base, served.run_dir
     seeds, held_out, n_users = _community(run_dir)
     size = 2 * len(held_out)
     r = requests.post(f"{base}/v1/audiences/expand", json={"seed_user_ids": seeds + ["nobody-1", seeds[0]],
@@ -75,7 +65,7 @@ def test_expand_finds_held_out_community_members(served, method):
 
 
 def test_batch_audience_pages(served):
-    base, run_dir = served
+    base, run_dir = served.base, served.run_dir
     lists = RunDir(run_dir).read_table("audiences", columns=["seed_list_id"]).column(0).to_pylist()
     first = lists[0]
     a = requests.get(f"{base}/v1/audiences/{first}", params={"offset": 0, "limit": 5}).json()
@@ -85,7 +75,10 @@ def test_batch_audience_pages(served):
 
 
 def test_rank_returns_sorted_calibrated_probabilities(served):
-    base, run_dir = served
+    _check_ranked(served.base, served.run_dir)
+
+
+def _check_ranked(base: str, run_dir: str) -> None:
     topics = RunDir(run_dir).read_table("vocab/topics.parquet").column("raw_id").to_pylist()
     users = RunDir(run_dir).read_table("vocab/users.parquet").column("raw_id").to_pylist()
     items = topics[:50] + ["no-such-item"]
@@ -98,7 +91,7 @@ def test_rank_returns_sorted_calibrated_probabilities(served):
 
 
 def test_recommend_known_user_and_unknown_user_fallback(served):
-    base, run_dir = served
+    base, run_dir = served.base, served.run_dir
     run = RunDir(run_dir)
     hist = run.read_table("histories").to_pandas()
     vocab_u = run.read_table("vocab/users.parquet").to_pandas().set_index("user_id")["raw_id"]
@@ -118,7 +111,7 @@ def test_recommend_known_user_and_unknown_user_fallback(served):
 
 @pytest.mark.parametrize("retriever", ["popularity", "last_items_knn", "pooled", "pixie"])
 def test_recommend_with_each_retriever_the_run_can_build(served, retriever):
-    base, run_dir = served
+    base, run_dir = served.base, served.run_dir
     user = RunDir(run_dir).read_table("vocab/users.parquet").column("raw_id")[5].as_py()
     r = requests.post(f"{base}/v1/recommend", json={"user_id": user, "k": 5, "retriever": retriever})
     assert r.status_code == 200, r.text
@@ -150,7 +143,7 @@ BAD = [
 
 @pytest.mark.parametrize("verb, path, body, status, message", BAD, ids=[f"{b[1]}-{b[3]}-{i}" for i, b in enumerate(BAD)])
 def test_bad_requests_get_a_4xx_with_one_line(served, verb, path, body, status, message):
-    base, _ = served
+    base = served.base
     if body is None:
         r = requests.get(f"{base}{path}")
     elif isinstance(body, bytes):
@@ -162,12 +155,65 @@ def test_bad_requests_get_a_4xx_with_one_line(served, verb, path, body, status, 
     assert message in err and "\n" not in err and "Traceback" not in err
 
 
+def _ranking_replicas() -> list:
+    from ray.util.state import list_actors
+
+    return list_actors(filters=[("class_name", "=", "ServeReplica:reco:RankingDeployment"), ("state", "=", "ALIVE")])
+
+
+def test_ranking_replica_killed_during_a_stream_fails_no_request(served):
+    """Issue 7's serving fault: a replica dies under load; the handle retries, Serve replaces it."""
+    import ray
+
+    base, run_dir = served.base, served.run_dir
+    deadline = time.time() + 120
+    while time.time() < deadline and len(_ranking_replicas()) < 2:
+        time.sleep(0.5)
+    before = {a.actor_id: a for a in _ranking_replicas()}
+    assert len(before) == 2, "two ranking replicas never came up"
+
+    run = RunDir(run_dir)
+    user = run.read_table("vocab/users.parquet").column("raw_id")[0].as_py()
+    items = run.read_table("vocab/topics.parquet").column("raw_id").to_pylist()[:50]
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def stream() -> None:
+        with requests.Session() as s:
+            while not stop.is_set():
+                statuses.append(s.post(f"{base}/v1/rank", json={"user_id": user, "item_ids": items}, timeout=30).status_code)
+
+    clients = [threading.Thread(target=stream) for _ in range(4)]
+    for c in clients:
+        c.start()
+    time.sleep(2)
+    victim = next(iter(before.values()))
+    ray.kill(ray.get_actor(victim.name, namespace="serve"), no_restart=True)
+    killed_at = len(statuses)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        alive = {a.actor_id for a in _ranking_replicas()}
+        if len(alive) == 2 and victim.actor_id not in alive:
+            break
+        time.sleep(0.5)
+    time.sleep(2)  # keep streaming through the new replica's first requests
+    stop.set()
+    for c in clients:
+        c.join()
+    alive = {a.actor_id for a in _ranking_replicas()}
+    assert victim.actor_id not in alive and len(alive) == 2, "the killed replica was not replaced"
+    assert len(statuses) > killed_at + 20, "too few requests after the kill to show anything"
+    assert set(statuses) == {200}, json.dumps({s: statuses.count(s) for s in set(statuses)})
+
+
 def test_redeploy_new_run_dir_without_failed_requests(served, tmp_path):
+    """The new deployment also ranks in the ingress (``rank_in_ingress``): the routes after it
+    (the fuzz test below) run on that shape."""
     from ray import serve
 
     from serve.app import build_app
 
-    base, run_dir = served
+    base, run_dir = served.base, served.run_dir
     new_dir = str(tmp_path / "next-run")
     shutil.copytree(run_dir, new_dir)
     seeds, _, _ = _community(run_dir)
@@ -183,8 +229,8 @@ def test_redeploy_new_run_dir_without_failed_requests(served, tmp_path):
     t = threading.Thread(target=stream)
     t.start()
     time.sleep(1)
-    serve.run(build_app({"run_dir": new_dir, "max_seed_ids": 500, "max_candidates": 200, "max_k": 50, "max_body_bytes": 20_000}),
-              name="reco", route_prefix="/", blocking=False)
+    serve.run(build_app({"run_dir": new_dir, "rank_in_ingress": True, **served.settings}), name=served.name,
+              route_prefix=served.prefix, blocking=False)
     deadline = time.time() + 120
     while time.time() < deadline and requests.get(f"{base}/readyz").json().get("run_dir") != new_dir:
         time.sleep(0.5)
@@ -193,6 +239,7 @@ def test_redeploy_new_run_dir_without_failed_requests(served, tmp_path):
     t.join()
     assert requests.get(f"{base}/readyz").json()["run_dir"] == new_dir
     assert len(statuses) > 10 and set(statuses) == {200}, json.dumps({s: statuses.count(s) for s in set(statuses)})
+    _check_ranked(base, new_dir)  # now ranked by the ingress replica itself
 
 
 def _openapi_schema():
@@ -206,9 +253,13 @@ def _openapi_schema():
 @_openapi_schema().parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_fuzzed_requests_from_the_openapi_schema_never_get_a_500(served, case):
-    """Schemathesis generates valid and invalid requests for every route in the schema."""
-    base, _ = served
+    """Schemathesis generates valid and invalid requests for every route; answers must match the schema."""
+    base = served.base
+    from schemathesis.checks import not_a_server_error, response_schema_conformance
+
     r = case.call(base_url=base, timeout=60)
     assert r.status_code < 500, (case.method, case.formatted_path, r.status_code, r.text[:300])
     if r.status_code >= 400:
         assert "\n" not in r.json()["error"]
+    # every answer, 2xx included, matches the response model the schema documents for its status
+    case.validate_response(r, checks=[not_a_server_error, response_schema_conformance])

@@ -1,9 +1,8 @@
 """Every retriever on a tiny run directory: the Ray batch jobs write them, load by name, answer.
 
-The spine's ingest makes the run and the spine's StarSpace (one epoch, in this process: its Ray
-Train job has its own test) writes ``embeddings/topics.parquet``; the multi-interest job (Ray
-Data), the sequence tower and two-tower jobs (Ray Train, one epoch, then Ray Data inference)
-write their retrievers; each retriever is loaded by name from the run directory as
+A copy of the session's tiny run (its pipeline ingested, trained StarSpace and exported the
+embeddings) is the starting point; the multi-interest job (Ray Data), the sequence tower and
+two-tower jobs (Ray Train, one epoch, then Ray Data inference) write their retrievers; each retriever is loaded by name from the run directory as
 serving will load it and asked for one user's candidates with recent topics, directly and through
 serve's ``RetrievalService`` (what ``/v1/recommend`` calls; the HTTP route itself is tested by the
 serving issue's e2e tests).
@@ -14,18 +13,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ray_jobs import ingest, multi_interest, train_sequence, train_two_tower
+from ray_jobs import multi_interest, train_sequence, train_two_tower
 from reco.config import load_config
-from reco.embeddings import TOPICS_ARTIFACT, vector_table
 from reco.retrieval.base import artifact_path, load_retriever
-from reco.retrieval.run_data import training_data
-from reco.retrieval.training import starspace_topic_vectors
 from reco.run_dir import RunDir
 
 pytestmark = pytest.mark.ray
 
 SETTINGS = [
-    "embedding.epochs=1",
     "retrieval.sequence.epochs=1", "retrieval.sequence.dim=16", "retrieval.sequence.max_len=16", "retrieval.sequence.layers=1",
     "retrieval.sequence.sequences_per_user=1", "retrieval.sequence.batch_size=128", "retrieval.sequence.negatives=64",
     "retrieval.two_tower.epochs=1", "retrieval.two_tower.num_workers=1", "retrieval.two_tower.dim=16", "retrieval.two_tower.hidden=32", "retrieval.two_tower.samples_per_user=2",
@@ -34,12 +29,9 @@ NAMES = ["popularity", "last_items_knn", "pooled", "multi_interest", "sequence_t
 
 
 @pytest.fixture(scope="module")
-def built(ray_session, tmp_path_factory):
-    cfg = load_config("configs/tiny.yaml", [f"run_dir={tmp_path_factory.mktemp('retrievers')}", *SETTINGS])
+def built(copy_run):
+    cfg = load_config("configs/tiny.yaml", [f"run_dir={copy_run('retrievers')}", *SETTINGS])
     run = RunDir(cfg.run_dir)
-    ingest.run(cfg, run)
-    vectors, _ = starspace_topic_vectors(training_data(run), cfg.embedding)
-    run.write_table(TOPICS_ARTIFACT, vector_table("topic_id", range(len(vectors)), vectors), step="export_embeddings")
     summaries = {"multi_interest": multi_interest.run(cfg, run), "sequence": train_sequence.run(cfg, run),
                  "two_tower": train_two_tower.run(cfg, run)}
     return cfg, run, summaries

@@ -1,9 +1,9 @@
-"""train_ranker on Ray Train with two workers on a tiny run: report every epoch, artifacts, resume."""
+"""train_ranker on Ray Train with two workers (the tiny run's pipeline step): every epoch reported, artifacts, resume."""
 
 import numpy as np
 import pytest
 
-from ray_jobs import ingest, train_ranker
+from ray_jobs import train_ranker
 from reco.rank.artifact import Ranker
 from reco.run_dir import RunDir
 
@@ -11,16 +11,14 @@ pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
-def trained(ray_session, tmp_path_factory):
+def trained(copy_run):
+    """A copy of the session's tiny run, whose pipeline trained a DeepFM ranker with two workers."""
     from reco.config import load_config
 
-    root = tmp_path_factory.mktemp("ranker")
-    cfg = load_config("configs/tiny.yaml", [f"run_dir={root}", "ranking.source=run_dir", "ranking.model.name=deepfm",
-                                            "ranking.train.epochs=2", "ranking.train.num_workers=2", "ranking.train.patience=5",
-                                            "ranking.train.lr=0.01", "ranking.train.batch_size=256"])
+    root = copy_run("ranker")
+    cfg = load_config("configs/tiny.yaml", [f"run_dir={root}"])
     run = RunDir(cfg.run_dir)
-    ingest.run(cfg, run)
-    return cfg, run, train_ranker.run(cfg, run)
+    return cfg, run, run.read_json(train_ranker.METRICS_ARTIFACT)
 
 
 def test_two_workers_report_every_epoch_and_write_one_artifact(trained):

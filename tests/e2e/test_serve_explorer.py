@@ -29,16 +29,6 @@ WAIT_S = 60
 
 
 @pytest.fixture(scope="module")
-def explorer_app(tiny_run, serve_app):
-    """The whole Serve application (JSON API + explorer) under the prefix /explorer."""
-    from serve.app import build_app
-
-    run_dir, _ = tiny_run
-    with serve_app(build_app({"run_dir": run_dir, "max_seed_ids": 500, "max_k": 50}), "explorer", "/explorer") as base:
-        yield base, run_dir
-
-
-@pytest.fixture(scope="module")
 def browser():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -95,10 +85,10 @@ def _seed_pixels(driver) -> int:
         return n;""")
 
 
-def test_explorer_page_end_to_end(explorer_app, browser):
+def test_explorer_page_end_to_end(served, browser):
     from selenium.webdriver.support.ui import Select
 
-    base, run_dir = explorer_app
+    base, run_dir = served.base, served.run_dir
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     print(f"\nexplorer screenshots: {ARTIFACTS}")
     d = browser
