@@ -2,6 +2,7 @@
 
     python -m bench.serve                                   # runs/local, 30 s per point
     python -m bench.serve --run-dir runs/tiny --seconds 5 --connections 1,8
+    python -m bench.serve --routes recommend --retrievers popularity,last_items_knn,pixie --modes in-process,serve-haproxy
 
 For each route (expand, audience page, rank, recommend) and each concurrency (1, 8, 32
 connections, closed loop, loopback) it prints requests per second, p50/p95/p99 latency and the
@@ -15,8 +16,11 @@ error count for:
 - ``serve-haproxy-colocated``: as ``serve-haproxy`` with ``rank_in_ingress: true`` (the ingress
   replica ranks, batched, instead of calling the ranking deployment): the cost of that hop.
 
-Each server runs in its own process (Ray Serve in its own local Ray instance, started with the
-ingress's environment), so the modes do not share state. The last line is one JSON object.
+``--retrievers`` adds /v1/recommend once per named retriever (the request's ``retriever``
+field; the run needs each one's artifact or must be able to derive it), reported in the JSON's
+``recommend_by_retriever``. Each server runs in its own process (Ray Serve in its own local Ray
+instance, started with the ingress's environment), so the modes do not share state. The last
+line is one JSON object.
 """
 
 from __future__ import annotations
@@ -54,8 +58,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def payloads(run_dir: str, n: int = 64, seed: int = 0) -> dict[str, list[dict]]:
-    """Request bodies drawn from the run: real user ids, real topic ids, its batch seed lists."""
+def base_route(route: str) -> str:
+    """``recommend:<retriever>`` is /v1/recommend asking that retriever for candidates."""
+    return route.split(":", 1)[0]
+
+
+def payloads(run_dir: str, n: int = 64, seed: int = 0, retrievers: tuple[str, ...] = ()) -> dict[str, list[dict]]:
+    """Request bodies drawn from the run: real user ids, real topic ids, its batch seed lists;
+    a ``recommend:<name>`` entry per extra retriever."""
     rng = np.random.default_rng(seed)
     run = RunDir(run_dir)
     users = Vocabulary.from_table(run.read_table("vocab/users.parquet"), "user_id")
@@ -71,6 +81,7 @@ def payloads(run_dir: str, n: int = 64, seed: int = 0) -> dict[str, list[dict]]:
         "audience": [{"seed_list_id": x} for x in lists],
         "rank": [{"user_id": u, "item_ids": c} for u, c in zip(user_ids, candidates)],
         "recommend": [{"user_id": u, "k": 10} for u in user_ids],
+        **{f"recommend:{name}": [{"user_id": u, "k": 10, "retriever": name} for u in user_ids] for name in retrievers},
     }
 
 
@@ -78,7 +89,7 @@ def http_requests(base: str, route: str, bodies: list[dict]) -> list[tuple[str, 
     """(method, url, body) per request body: the audience page is a GET, the rest JSON POSTs."""
     if route == "audience":
         return [("GET", f"{base}/v1/audiences/{quote(b['seed_list_id'])}?limit=100", None) for b in bodies]
-    path = {"expand": "/v1/audiences/expand", "rank": "/v1/rank", "recommend": "/v1/recommend"}[route]
+    path = {"expand": "/v1/audiences/expand", "rank": "/v1/rank", "recommend": "/v1/recommend"}[base_route(route)]
     return [("POST", base + path, b) for b in bodies]
 
 
@@ -90,7 +101,7 @@ def in_process(run_dir: str, bodies: dict[str, list[dict]], seconds: float) -> l
     exp, ranking, retrieval = ExpansionService(settings), RankingService(settings), RetrievalService(settings)
 
     def recommend(b: dict) -> Any:
-        c = retrieval.candidates(b["user_id"], b["k"] * 5, [], None)
+        c = retrieval.candidates(b["user_id"], b["k"] * 5, [], b.get("retriever"))
         return ranking.rank_many([(b["user_id"], c["item_ids"], None)])
 
     calls = {
@@ -99,7 +110,7 @@ def in_process(run_dir: str, bodies: dict[str, list[dict]], seconds: float) -> l
         "rank": lambda b: ranking.rank_many([(b["user_id"], b["item_ids"], None)]),
         "recommend": recommend,
     }
-    return [time_calls(calls[r], bodies[r], route=r, seconds=seconds) for r in ROUTES if bodies[r]]
+    return [time_calls(calls[base_route(r)], b, route=r, seconds=seconds) for r, b in bodies.items() if b]
 
 
 def _wait_ready(base: str, proc: subprocess.Popen, timeout_s: float = 180) -> None:
@@ -128,7 +139,7 @@ def over_http(mode: str, run_dir: str, bodies: dict[str, list[dict]], seconds: f
     results = []
     try:
         _wait_ready(base, proc)
-        for route in ROUTES:
+        for route in bodies:
             if not bodies[route]:
                 continue
             for n in connections:
@@ -204,7 +215,7 @@ TARGETS = {("rank", 8): (800.0, 25.0), ("expand", 8): (None, 150.0), ("recommend
 
 def print_table(results: list[LoadResult]) -> None:
     print(f"{'route':<10} {'mode':<14} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}")
-    for r in sorted(results, key=lambda r: (ROUTES.index(r.route), r.connections, r.mode)):
+    for r in sorted(results, key=lambda r: (ROUTES.index(base_route(r.route)), r.route, r.connections, r.mode)):
         print(f"{r.route:<10} {r.mode:<14} {r.connections:>5} {r.rps:>9.1f} {r.p50_ms:>8.2f} {r.p95_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>6}")
 
 
@@ -237,16 +248,22 @@ def summary(results: list[LoadResult], ingress: str) -> dict[str, Any]:
     def block(mode: str) -> dict[str, dict[str, dict]]:
         out: dict[str, dict[str, dict]] = {}
         for r in results:
-            if r.mode == mode:
+            if r.mode == mode and r.route in PATHS:
                 out.setdefault(PATHS[r.route], {})[str(r.connections)] = {
                     "rps": r.rps, "p50_ms": r.p50_ms, "p95_ms": r.p95_ms, "p99_ms": r.p99_ms, "errors": r.errors}
         return out
 
     primary = "serve-haproxy" if ingress == "haproxy" else "serve"
     in_proc = {PATHS[r.route]: {"p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "calls_per_s": r.rps}
-               for r in results if r.mode == "in-process"}
+               for r in results if r.mode == "in-process" and r.route in PATHS}
+    by_retriever: dict[str, dict[str, dict]] = {}
+    for r in results:
+        if ":" in r.route:
+            by_retriever.setdefault(r.route.split(":", 1)[1], {}).setdefault(r.mode, {})[str(r.connections)] = {
+                "rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "errors": r.errors}
     return {"ingress": ingress, "routes": block(primary), "default_proxy": block("serve"),
-            "rank_in_ingress": block(f"{primary}-colocated"), "uvicorn_floor": block("uvicorn"), "in_process_ms": in_proc}
+            "rank_in_ingress": block(f"{primary}-colocated"), "uvicorn_floor": block("uvicorn"), "in_process_ms": in_proc,
+            "recommend_by_retriever": by_retriever}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", default="1,8,32")
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--routes", default=",".join(ROUTES), help="which routes to drive (default: all)")
+    p.add_argument("--retrievers", default="", help="also drive /v1/recommend with each of these retrievers (e.g. pooled,pixie)")
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--_server", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -272,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     routes = [r.strip() for r in args.routes.split(",") if r.strip()]
     if unknown := sorted(set(routes) - set(ROUTES)):
         raise SystemExit(f"error: unknown route(s) {unknown}; expected some of {', '.join(ROUTES)}")
-    bodies = {r: (b if r in routes else []) for r, b in payloads(args.run_dir).items()}
+    retrievers = tuple(x.strip() for x in args.retrievers.split(",") if x.strip())
+    bodies = {r: (b if base_route(r) in routes else []) for r, b in payloads(args.run_dir, retrievers=retrievers).items()}
     connections = [int(x) for x in args.connections.split(",")]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if unknown := sorted(set(modes) - set(MODES)):

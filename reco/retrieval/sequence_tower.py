@@ -12,7 +12,6 @@ which re-embeds only users with new engagements) and served as a plain vector.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
@@ -20,15 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reco.errors import ArtifactError
-from reco.retrieval.base import artifact_path, register
+from reco.retrieval.base import register
 from reco.retrieval.data import TrainingData, UserSequences
 from reco.retrieval.sequence_windows import GAP_BUCKETS, inference_windows
-from reco.retrieval.vector import UserState, VectorRetriever, single_vector_state
-from reco.run_dir import RunDir
-
-MODEL = "model.pt"
-
+from reco.retrieval.tower import TowerRetriever
 
 class SequenceTower(nn.Module):
     def __init__(self, n_topics: int, dim: int, max_len: int, layers: int, heads: int, dropout: float):
@@ -90,54 +84,19 @@ class SequenceTower(nn.Module):
         return out
 
 
-def model_bytes(model: SequenceTower, meta: dict[str, Any]) -> bytes:
-    buf = io.BytesIO()
-    torch.save({"arch": model.arch, "state_dict": model.state_dict(), "meta": meta}, buf)
-    return buf.getvalue()
-
-
-def model_from_bytes(data: bytes) -> tuple[SequenceTower, dict[str, Any]]:
-    blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    model = SequenceTower(**blob["arch"])
-    model.load_state_dict(blob["state_dict"])
-    model.eval()
-    return model, blob["meta"]
-
-
 @register
-class SequenceTowerRetriever(VectorRetriever):
+class SequenceTowerRetriever(TowerRetriever):
     name = "sequence_tower"
     job = "ray_jobs.train_sequence"
+    model_class = SequenceTower
 
-    def __init__(self, cfg=None):
-        super().__init__(cfg)
-        self.model: SequenceTower | None = None
-        self.train_meta: dict[str, Any] = {}
-
-    def fit(self, data: TrainingData) -> "SequenceTowerRetriever":
+    def _fit_model(self, data: TrainingData):
         from reco.retrieval.sequence_fit import fit_sequence_tower
 
-        model, state = fit_sequence_tower(data, self.cfg.sequence)
-        self.train_meta = {"best_epoch": state.best_epoch, "epochs_run": state.epoch, "history": state.history}
-        return self.use_model(model, data.sequences)
+        return fit_sequence_tower(data, self.cfg.sequence)
 
-    def use_model(self, model: SequenceTower, users: UserSequences | None = None) -> "SequenceTowerRetriever":
-        self.model = model.eval()
-        self.set_items(model.item_vectors())
-        if users is not None:
-            self.index_users(users)
-        return self
-
-    def embed_users(self, users: UserSequences) -> UserState:
-        if self.model is None:
-            raise ArtifactError("sequence_tower has no model: fit it or load it from a run directory")
-        return single_vector_state(self.model.user_vectors(users, self.cfg.sequence.embed_batch_size))
+    def _user_vectors(self, users: UserSequences) -> np.ndarray:
+        return self.model.user_vectors(users, self.cfg.sequence.embed_batch_size)
 
     def _meta(self) -> dict[str, Any]:
-        return {"objective": self.cfg.sequence.objective, **{k: v for k, v in self.train_meta.items() if k != "history"}}
-
-    def _save_model(self, run: RunDir, step: str) -> None:
-        run.write_bytes(artifact_path(self.name, MODEL), model_bytes(self.model, self.train_meta), step=step)
-
-    def _load_model(self, run: RunDir, meta: dict[str, Any]) -> None:
-        self.model, self.train_meta = model_from_bytes(run.read_bytes(artifact_path(self.name, MODEL)))
+        return {"objective": self.cfg.sequence.objective, **super()._meta()}

@@ -10,22 +10,14 @@ in-batch sampling. Item vectors go into a faiss index; user vectors are precompu
 
 from __future__ import annotations
 
-import io
-from typing import Any
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reco.errors import ArtifactError
-from reco.retrieval.base import artifact_path, register
+from reco.retrieval.base import register
 from reco.retrieval.data import TrainingData, UserSequences, ragged_offsets
-from reco.retrieval.vector import UserState, VectorRetriever, single_vector_state
-from reco.run_dir import RunDir
-
-MODEL = "model.pt"
-
+from reco.retrieval.tower import TowerRetriever
 
 def mlp(inputs: int, hidden: int, out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, out))
@@ -91,54 +83,16 @@ class TwoTower(nn.Module):
         return out
 
 
-def model_bytes(model: TwoTower, meta: dict[str, Any]) -> bytes:
-    buf = io.BytesIO()
-    torch.save({"arch": model.arch, "state_dict": model.state_dict(), "meta": meta}, buf)
-    return buf.getvalue()
-
-
-def model_from_bytes(data: bytes) -> tuple[TwoTower, dict[str, Any]]:
-    blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    model = TwoTower(**blob["arch"])
-    model.load_state_dict(blob["state_dict"])
-    model.eval()
-    return model, blob["meta"]
-
-
 @register
-class TwoTowerRetriever(VectorRetriever):
+class TwoTowerRetriever(TowerRetriever):
     name = "two_tower"
     job = "ray_jobs.train_two_tower"
+    model_class = TwoTower
 
-    def __init__(self, cfg=None):
-        super().__init__(cfg)
-        self.model: TwoTower | None = None
-        self.train_meta: dict[str, Any] = {}
-
-    def fit(self, data: TrainingData) -> "TwoTowerRetriever":
+    def _fit_model(self, data: TrainingData):
         from reco.retrieval.two_tower_fit import fit_two_tower
 
-        model, state = fit_two_tower(data, self.cfg.two_tower)
-        self.train_meta = {"best_epoch": state.best_epoch, "epochs_run": state.epoch, "history": state.history}
-        return self.use_model(model, data.sequences)
+        return fit_two_tower(data, self.cfg.two_tower)
 
-    def use_model(self, model: TwoTower, users: UserSequences | None = None) -> "TwoTowerRetriever":
-        self.model = model.eval()
-        self.set_items(model.item_vectors())
-        if users is not None:
-            self.index_users(users)
-        return self
-
-    def embed_users(self, users: UserSequences) -> UserState:
-        if self.model is None:
-            raise ArtifactError("two_tower has no model: fit it or load it from a run directory")
-        return single_vector_state(self.model.user_vectors(users, self.cfg.two_tower.max_history, self.cfg.two_tower.embed_batch_size))
-
-    def _meta(self) -> dict[str, Any]:
-        return {k: v for k, v in self.train_meta.items() if k != "history"}
-
-    def _save_model(self, run: RunDir, step: str) -> None:
-        run.write_bytes(artifact_path(self.name, MODEL), model_bytes(self.model, self.train_meta), step=step)
-
-    def _load_model(self, run: RunDir, meta: dict[str, Any]) -> None:
-        self.model, self.train_meta = model_from_bytes(run.read_bytes(artifact_path(self.name, MODEL)))
+    def _user_vectors(self, users: UserSequences) -> np.ndarray:
+        return self.model.user_vectors(users, self.cfg.two_tower.max_history, self.cfg.two_tower.embed_batch_size)

@@ -6,7 +6,8 @@ import torch
 from reco.retrieval.config import TwoTowerConfig
 from reco.retrieval.data import TrainingData, UserSequences
 from reco.retrieval.sampled_softmax import item_distribution
-from reco.retrieval.two_tower import TwoTower, model_bytes, model_from_bytes
+from reco.retrieval.tower import model_bytes, model_from_bytes
+from reco.retrieval.two_tower import TwoTower
 from reco.retrieval.two_tower_fit import examples, make_model, train_step
 
 N_USERS, N_TOPICS = 30, 50
@@ -44,7 +45,7 @@ def test_towers_shapes_and_unknown_users():
 def test_model_round_trips_through_bytes():
     d = data()
     model = make_model(N_USERS, N_TOPICS, TwoTowerConfig(dim=8, hidden=16), d.item_features, d.user_features, d.sequences.user_ids)
-    again, _ = model_from_bytes(model_bytes(model, {}))
+    again, _ = model_from_bytes(model_bytes(model, {}), TwoTower)
     assert np.allclose(again.item_vectors(), model.item_vectors())
     assert np.allclose(again.user_vectors(d.sequences, 10), model.user_vectors(d.sequences, 10))
 
