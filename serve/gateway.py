@@ -49,13 +49,13 @@ def _json(body: dict[str, Any]) -> Response:
     """The answer, written straight to JSON bytes (pydantic-core, in Rust).
 
     Returning a Response skips FastAPI's re-validation of the route's response model, which
-    cost more than the ranking itself for 100 items (and 10x that for a 1,000-user audience).
-    The response models still document each route; the fuzz test validates answers against them.
+    cost more than the ranking itself for 100 items (README, "Under load"). The response models
+    still document each route; the fuzz test validates answers against them.
     """
     return Response(content=to_json(body), media_type="application/json")
 
 
-def _members(user_ids: list[str], scores: list[float], ranks: list[int], sources: list[str]) -> list[dict[str, Any]]:
+def _members(user_ids: list[str], scores: list[float], ranks: range, sources: list[str]) -> list[dict[str, Any]]:
     return [{"user_id": u, "score": sc, "rank": r, "source": src} for u, sc, r, src in zip(user_ids, scores, ranks, sources)]
 
 
