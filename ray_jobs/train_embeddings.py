@@ -19,16 +19,15 @@ import tempfile
 import time
 
 import numpy as np
-import pyarrow as pa
 import ray
 import ray.train
 import ray.train.torch
 import torch
-import torch.distributed as dist
 from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
 from ray_jobs.common import StepTimer, job_main, read_artifact
+from ray_jobs.train_worker import allreduce, load_checkpoint, quiet_worker_logs, save_checkpoint
 from reco.config import Config, EmbeddingConfig
 from reco.embeddings import MODEL_ARTIFACT, save_model
 from reco.errors import DataError
@@ -43,58 +42,18 @@ STEP = "train_embeddings"
 METRIC = "val_hit@10"
 
 
-def _allreduce(values: list[float]) -> list[float]:
-    t = torch.tensor(values, dtype=torch.float64)
-    if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(t)
-    return t.tolist()
-
-
-def _load_checkpoint(model: StarSpace, opt: torch.optim.Optimizer) -> tuple[FitState, dict | None]:
-    ckpt = ray.train.get_checkpoint()
-    if ckpt is None:
-        return FitState(), None
-    with ckpt.as_directory() as d:
-        model.load_state_dict(torch.load(os.path.join(d, "model.pt"), weights_only=True))
-        opt.load_state_dict(torch.load(os.path.join(d, "optimizer.pt"), weights_only=True))
-        best = torch.load(os.path.join(d, "best.pt"), weights_only=True)
-        with open(os.path.join(d, "state.json")) as f:
-            state = FitState.from_json(f.read())
-    return state, best
-
-
-def _checkpoint(dirpath: str, model: StarSpace, opt: torch.optim.Optimizer, best: dict, state: FitState) -> ray.train.Checkpoint:
-    torch.save(model.state_dict(), os.path.join(dirpath, "model.pt"))
-    torch.save(opt.state_dict(), os.path.join(dirpath, "optimizer.pt"))
-    torch.save(best, os.path.join(dirpath, "best.pt"))
-    with open(os.path.join(dirpath, "state.json"), "w") as f:
-        f.write(state.to_json())
-    return ray.train.Checkpoint.from_directory(dirpath)
-
-
-def _quiet_worker_logs() -> None:
-    """Ray Train logs every report and checkpoint at INFO from each worker, which drowns the
-    one line per epoch this job logs. One of those loggers is named by its file path."""
-    from ray.train.v2._internal.execution import context
-
-    logging.getLogger("ray.train").setLevel(logging.WARNING)
-    logging.getLogger(context.__file__).setLevel(logging.WARNING)
-
-
 def train_loop(loop_cfg: dict) -> None:
     """Runs on every Ray Train worker."""
     cfg = EmbeddingConfig(**loop_cfg["embedding"])
     faults = FaultConfig(**loop_cfg.get("faults", {}))
-    _quiet_worker_logs()
+    quiet_worker_logs()
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     torch.set_num_threads(max(1, int(cfg.cpus_per_worker)))
     torch.manual_seed(cfg.seed)
     model = StarSpace(loop_cfg["n_topics"], cfg.dim)
     opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr)
-    state, best = _load_checkpoint(model, opt)
-    if best is not None:
-        state.resumed_after.append(state.epoch)
+    state, best = load_checkpoint(model, opt)
     if state.epoch and rank == 0:
         log.info("resuming from the checkpoint after epoch %d (best %s %.4f at epoch %d)", state.epoch, METRIC, state.best_metric, state.best_epoch)
     ddp = ray.train.torch.prepare_model(model)
@@ -122,7 +81,7 @@ def train_loop(loop_cfg: dict) -> None:
         model.eval()
         ranks = [validation_ranks(model, b, cfg.weighted_pooling) for b in val_it.iter_batches(batch_size=1024, batch_format="pyarrow")]
         r = np.concatenate(ranks) if ranks else np.empty(0)
-        loss_sum, examples, hits10, hits1, rank_sum, n_val, secs = _allreduce([
+        loss_sum, examples, hits10, hits1, rank_sum, n_val, secs = allreduce([
             loss_sum, examples, float((r < 10).sum()), float((r < 1).sum()), float((r + 1).sum()), float(len(r)), train_seconds])
         metrics = {
             "epoch": epoch,
@@ -141,7 +100,7 @@ def train_loop(loop_cfg: dict) -> None:
             log.info("epoch %d/%d: loss %.4f  %s %.4f  mean rank %.1f  %.0f examples/s%s", epoch, cfg.epochs, metrics["loss"], METRIC,
                      metrics[METRIC], metrics["val_mean_rank"], metrics["examples_per_second"], "  (early stop)" if state.stopped else "")
         with tempfile.TemporaryDirectory() as d:
-            ckpt = _checkpoint(d, model, opt, best, state) if rank == 0 else None
+            ckpt = save_checkpoint(d, model, opt, best, state) if rank == 0 else None
             ray.train.report(metrics, checkpoint=ckpt)
 
 

@@ -38,7 +38,7 @@ from ray.train import CheckpointConfig, DataConfig, FailureConfig, LoggingConfig
 from ray.train.torch import TorchTrainer
 
 from ray_jobs.common import StepTimer, job_main
-from ray_jobs.train_embeddings import _allreduce, _checkpoint, _load_checkpoint, _quiet_worker_logs
+from ray_jobs.train_worker import allreduce, load_checkpoint, quiet_worker_logs, save_checkpoint
 from reco.config import Config
 from reco.errors import ConfigError
 from reco.rank.artifact import RANKER_ARTIFACT, Ranker
@@ -93,7 +93,7 @@ def train_loop(loop_cfg: dict) -> None:
     """Runs on every Ray Train worker."""
     rc = RankingConfig(**loop_cfg["ranking"])
     tc = rc.train
-    _quiet_worker_logs()
+    quiet_worker_logs()
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     torch.set_num_threads(max(1, int(tc.cpus_per_worker)))
@@ -105,11 +105,9 @@ def train_loop(loop_cfg: dict) -> None:
         gmf, mlp = (torch.load(io.BytesIO(b), weights_only=True) for b in loop_cfg["pretrained"])
         model.load_pretrained(gmf, mlp, rc.model.neumf_alpha)
     opt = make_optimizer(model.parameters(), tc)
-    state, best = _load_checkpoint(model, opt)
-    if best is not None:
-        state.resumed_after.append(state.epoch)
-        if rank == 0:
-            log.info("resuming from the checkpoint after epoch %d", state.epoch)
+    state, best = load_checkpoint(model, opt)
+    if best is not None and rank == 0:
+        log.info("resuming from the checkpoint after epoch %d", state.epoch)
     ddp = ray.train.torch.prepare_model(model)
     best = best or {k: v.detach().clone() for k, v in model.state_dict().items()}
     sampler = None
@@ -125,7 +123,7 @@ def train_loop(loop_cfg: dict) -> None:
             batch_size=batch, batch_format="pyarrow", local_shuffle_buffer_size=batch * 16, local_shuffle_seed=tc.seed * 7919 + epoch * 31 + rank))
         stats = train_epoch(ddp, opt, loss_fn, batches, sampler, rng)
         val = _validate(model, val_it, rank, world, tc.monitor, tasks)
-        loss_sum, examples, secs = _allreduce([stats["loss"] * stats["examples"], stats["examples"], stats["seconds"]])
+        loss_sum, examples, secs = allreduce([stats["loss"] * stats["examples"], stats["examples"], stats["seconds"]])
         metrics = {"epoch": epoch, "loss": loss_sum / max(examples, 1), "train_examples": int(examples),
                    "train_seconds": secs / world, "examples_per_second": examples / max(secs / world, 1e-9), **val}
         if state.update(metrics, MONITOR_KEY, tc.patience):
@@ -134,7 +132,7 @@ def train_loop(loop_cfg: dict) -> None:
             log.info("epoch %d/%d: loss %.4f  val auc %.4f  monitor (%s) %.4f  %.0f examples/s%s", epoch, tc.epochs, metrics["loss"],
                      val["val_auc"], tc.monitor, val[MONITOR_KEY], metrics["examples_per_second"], "  (early stop)" if state.stopped else "")
         with tempfile.TemporaryDirectory() as d:
-            ckpt = _checkpoint(d, model, opt, best, state) if rank == 0 else None
+            ckpt = save_checkpoint(d, model, opt, best, state) if rank == 0 else None
             ray.train.report(metrics, checkpoint=ckpt)
 
 

@@ -31,12 +31,12 @@ import ray
 import ray.train
 import ray.train.torch
 import torch
-import torch.distributed as dist
 from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
 from ray_jobs.common import StepTimer, job_main, read_artifact
 from ray_jobs.multi_interest import write_user_table
+from ray_jobs.train_worker import allreduce, load_checkpoint, quiet_worker_logs, save_checkpoint
 from reco.config import Config
 from reco.errors import DataError
 from reco.histories import select_role
@@ -59,48 +59,13 @@ RUNTIME_FIELDS = {"num_workers", "cpus_per_worker", "max_failures", "embed_batch
 
 # -- Ray Train scaffolding shared with train_two_tower ---------------------------------------------
 
-def allreduce(values: list[float]) -> list[float]:
-    t = torch.tensor(values, dtype=torch.float64)
-    if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(t)
-    return t.tolist()
-
-
-def quiet_worker_logs() -> None:
-    from ray.train.v2._internal.execution import context
-
-    logging.getLogger("ray.train").setLevel(logging.WARNING)
-    logging.getLogger(context.__file__).setLevel(logging.WARNING)
-
-
-def load_checkpoint(model: torch.nn.Module, opt: torch.optim.Optimizer) -> tuple[FitState, dict | None]:
-    ckpt = ray.train.get_checkpoint()
-    if ckpt is None:
-        return FitState(), None
-    with ckpt.as_directory() as d:
-        model.load_state_dict(torch.load(os.path.join(d, "model.pt"), weights_only=True))
-        opt.load_state_dict(torch.load(os.path.join(d, "optimizer.pt"), weights_only=True))
-        best = torch.load(os.path.join(d, "best.pt"), weights_only=True)
-        with open(os.path.join(d, "state.json")) as f:
-            state = FitState.from_json(f.read())
-    state.resumed_after.append(state.epoch)
-    return state, best
-
-
 def end_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, best: dict, state: FitState, metrics: dict, rank: int,
               patience: int) -> dict:
     """Record the epoch, keep the best weights, checkpoint on rank 0 and report on every rank."""
     if state.update(metrics, METRIC, patience):
         best = {k: v.detach().clone() for k, v in model.state_dict().items()}
     with tempfile.TemporaryDirectory() as d:
-        ckpt = None
-        if rank == 0:
-            torch.save(model.state_dict(), os.path.join(d, "model.pt"))
-            torch.save(opt.state_dict(), os.path.join(d, "optimizer.pt"))
-            torch.save(best, os.path.join(d, "best.pt"))
-            with open(os.path.join(d, "state.json"), "w") as f:
-                f.write(state.to_json())
-            ckpt = ray.train.Checkpoint.from_directory(d)
+        ckpt = save_checkpoint(d, model, opt, best, state) if rank == 0 else None
         ray.train.report(metrics, checkpoint=ckpt)
     return best
 

@@ -27,17 +27,15 @@ from ray_jobs.common import StepTimer, job_main
 from ray_jobs.multi_interest import write_user_table
 from ray_jobs.train_sequence import (
     METRIC,
-    allreduce,
     end_epoch,
     fit_on_ray,
-    load_checkpoint,
     model_is_current,
-    quiet_worker_logs,
     run_name,
     settings_fingerprint,
     train_summary,
     training_datasets,
 )
+from ray_jobs.train_worker import allreduce, load_checkpoint, quiet_worker_logs
 from reco.config import Config
 from reco.retrieval.base import META, artifact_path
 from reco.retrieval.config import TwoTowerConfig

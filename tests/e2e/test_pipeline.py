@@ -1,6 +1,5 @@
 """The whole embedding half, as a user runs it: the pipeline command on a tiny config."""
 
-import json
 import subprocess
 import sys
 
