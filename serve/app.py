@@ -26,12 +26,21 @@ def ingress() -> str:
     return "haproxy" if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1" else "default"
 
 
-def build_app(args: dict[str, Any] | None = None) -> Application:
+def build_app(args: dict[str, Any] | None = None, deployment_options: dict[str, dict[str, Any]] | None = None) -> Application:
+    """The application over the run directory in ``args``. ``deployment_options`` (by deployment
+    name: num_replicas, max_ongoing_requests, autoscaling_config, ...) is for Python callers such
+    as bench.serve; `serve run` / `serve deploy` apply serve/config.yaml's `deployments` instead."""
     settings = parse_settings(args).model_dump()
+    opts = deployment_options or {}
+
+    def bound(deployment, *init_args):
+        return deployment.options(**opts.get(deployment.name, {})).bind(*init_args)
+
     if ingress() == "haproxy":
         log.info("ingress: haproxy (RAY_SERVE_ENABLE_HA_PROXY=1)")
     else:
         log.warning("ingress: Serve's default HTTP proxy (~5 ms a request); scripts/serve.sh starts Ray "
                     "with RAY_SERVE_ENABLE_HA_PROXY=1 RAY_SERVE_THROUGHPUT_OPTIMIZED=1 for the HAProxy ingress")
-    ranking = None if settings["rank_in_ingress"] else RankingDeployment.bind(settings)
-    return Gateway.bind(ExpansionDeployment.bind(settings), ranking, RetrievalDeployment.bind(settings), settings)
+    ranking = None if settings["rank_in_ingress"] else bound(RankingDeployment, settings)
+    retrieval = None if settings["retrieve_in_ingress"] else bound(RetrievalDeployment, settings)
+    return bound(Gateway, bound(ExpansionDeployment, settings), ranking, retrieval, settings)

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from reco.expansion.config import ClassifierConfig
 from reco.expansion.fixed_point import USER_BITS, WEIGHT_BITS, check_exact, column_exponents, exact_matmul, on_grid
@@ -52,92 +51,105 @@ def _split(n: int, share: float, rng: np.random.Generator) -> tuple[np.ndarray, 
     return order[n_val:], order[:n_val]
 
 
-def _balanced_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Mean logistic loss of the positives plus that of the negatives (each class counts half):
-    ``weights`` are 0.5 / n_pos for positives and 0.5 / n_neg for negatives (one fused call)."""
-    return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, weight=weights, reduction="sum")
+def balanced_weights(n_pos: int, n_neg: int) -> np.ndarray:
+    """Each class counts half: 0.5 / n_pos per positive, 0.5 / n_neg per negative."""
+    return np.r_[np.full(n_pos, 0.5 / max(n_pos, 1)), np.full(n_neg, 0.5 / max(n_neg, 1))]
+
+
+def balanced_loss(logits: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> float:
+    """Weighted logistic loss (softplus(z) - y z, summed with the balancing weights)."""
+    return float(weights @ (np.logaddexp(0.0, logits) - labels * logits))
 
 
 def fit_classifier(seeds: np.ndarray, background: np.ndarray, cfg: ClassifierConfig, seed: int = 0) -> MLPWeights:
     """Fit one list's MLP on seed vectors (positives) against background vectors (negatives).
 
-    Runs on one torch thread: the steps are tiny, and handing them to a thread pool cost 6x
-    more than it saved on a busy 2-core machine.
+    Plain numpy, forward and backward written out: a step is a few small products, and torch's
+    per-step framework overhead (about 1.2 ms of autograd and optimizer dispatch) was 40 of the
+    48 ms of a served expansion; the same steps here take about 0.1 ms.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _fit(seeds, background, cfg, seed)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _init(dim: int, hidden: int, gen: torch.Generator) -> list[torch.Tensor]:
-    return [
-        (torch.randn(dim, hidden, generator=gen) * (2.0 / dim) ** 0.5).requires_grad_(),
-        torch.zeros(hidden, requires_grad=True),
-        (torch.randn(hidden, generator=gen) * (1.0 / hidden) ** 0.5).requires_grad_(),
-        torch.zeros((), requires_grad=True),
-    ]
-
-
-def _forward(params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    return torch.addmv(params[3], torch.relu(torch.addmm(params[1], x, params[0])), params[2])
-
-
-Data = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # inputs, labels, balancing weights
-
-
-def _train(params: list[torch.Tensor], data: Data, cfg: ClassifierConfig, steps: int,
-           val_data: Data | None = None) -> tuple[int, int, float, list[torch.Tensor]]:
-    """Full-batch Adam; with validation data, stop after ``patience`` steps without a better
-    held-out loss. Returns (steps run, best step, best loss, best weights)."""
-    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
-    best = (float("inf"), 0, [p.detach().clone() for p in params])
-    step = 0
-    x, y, w = data
-    for step in range(1, steps + 1):
-        opt.zero_grad(set_to_none=True)
-        _balanced_loss(_forward(params, x), y, w).backward()
-        opt.step()
-        if val_data is None:
-            continue
-        with torch.no_grad():
-            val = float(_balanced_loss(_forward(params, val_data[0]), val_data[1], val_data[2]))
-        if val < best[0] - 1e-6:
-            best = (val, step, [p.detach().clone() for p in params])
-        elif step - best[1] >= cfg.patience:
-            break
-    if val_data is None:
-        return step, step, float("nan"), [p.detach().clone() for p in params]
-    return step, best[1], best[0], best[2]
-
-
-def _tensors(pos: np.ndarray, neg: np.ndarray) -> Data:
-    x = torch.from_numpy(np.concatenate([pos, neg]).astype(np.float32))
-    y = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))])
-    w = torch.cat([torch.full((len(pos),), 0.5 / max(len(pos), 1)), torch.full((len(neg),), 0.5 / max(len(neg), 1))])
-    return x, y, w
-
-
-def _fit(seeds: np.ndarray, background: np.ndarray, cfg: ClassifierConfig, seed: int) -> MLPWeights:
     rng = np.random.default_rng([cfg.seed, seed, 0xC1A])
     p_tr, p_va = _split(len(seeds), cfg.validation_share, rng)
     n_tr, n_va = _split(len(background), cfg.validation_share, rng)
-    train = _tensors(seeds[p_tr], background[n_tr])
-    gen_seed = int(rng.integers(2**31))
-    dim = seeds.shape[1]
-    params = _init(dim, cfg.hidden, torch.Generator().manual_seed(gen_seed))
+    init_seed = int(rng.integers(2**31))
+    train = _data(seeds[p_tr], background[n_tr])
     if len(p_va) and len(n_va):
-        steps, best_step, val, weights = _train(params, train, cfg, cfg.max_epochs, _tensors(seeds[p_va], background[n_va]))
+        steps, best_step, val, params = _train(_init(seeds.shape[1], cfg.hidden, init_seed), train, cfg, cfg.max_epochs,
+                                               _data(seeds[p_va], background[n_va]))
     else:  # a list too small to hold any seed out: the fixed step budget
-        steps, best_step, val, weights = _train(params, train, cfg, cfg.max_epochs)
+        steps, best_step, val, params = _train(_init(seeds.shape[1], cfg.hidden, init_seed), train, cfg, cfg.max_epochs)
     if cfg.refit and len(p_va):
         # The held-out seeds chose how long to train; now train that long on the whole list.
-        params = _init(dim, cfg.hidden, torch.Generator().manual_seed(gen_seed))
-        _, _, _, weights = _train(params, _tensors(seeds, background), cfg, max(best_step, 1))
-    w1, b1, w2, b2 = (p.numpy() for p in weights)
-    return MLPWeights(w1.astype(np.float32), b1.astype(np.float32), w2.astype(np.float32), float(b2), steps, best_step, val)
+        _, _, _, params = _train(_init(seeds.shape[1], cfg.hidden, init_seed), _data(seeds, background), cfg, max(best_step, 1))
+    w1, b1, w2, b2 = params
+    return MLPWeights(w1.astype(np.float32), b1.astype(np.float32), w2.astype(np.float32), float(b2[0]), steps, best_step, val)
+
+
+Params = list[np.ndarray]  # float32: w1 (dim, hidden), b1 (hidden,), w2 (hidden,), b2 (1,)
+Data = tuple[np.ndarray, np.ndarray, np.ndarray]  # inputs, labels, balancing weights
+
+
+def _data(pos: np.ndarray, neg: np.ndarray) -> Data:
+    x = np.concatenate([pos, neg]).astype(np.float32)
+    y = np.r_[np.ones(len(pos)), np.zeros(len(neg))].astype(np.float32)
+    return x, y, balanced_weights(len(pos), len(neg)).astype(np.float32)
+
+
+def _init(dim: int, hidden: int, seed: int) -> Params:
+    """He-scaled first layer, 1/sqrt(hidden) output layer, zero biases."""
+    g = np.random.default_rng(seed)
+    params = [g.standard_normal((dim, hidden)) * (2.0 / dim) ** 0.5, np.zeros(hidden),
+              g.standard_normal(hidden) * (1.0 / hidden) ** 0.5, np.zeros(1)]
+    return [p.astype(np.float32) for p in params]
+
+
+def _logits(params: Params, x: np.ndarray) -> np.ndarray:
+    w1, b1, w2, b2 = params
+    return np.maximum(x @ w1 + b1, 0.0) @ w2 + b2[0]
+
+
+def _gradients(params: Params, data: Data) -> Params:
+    """Gradients of the balanced loss with respect to (w1, b1, w2, b2)."""
+    w1, b1, w2, b2 = params
+    x, y, w = data
+    pre = x @ w1 + b1
+    h = np.maximum(pre, 0.0)
+    z = h @ w2 + b2[0]
+    dz = w * (np.float32(0.5) * (np.float32(1.0) + np.tanh(np.float32(0.5) * z)) - y)  # d loss / d logit; tanh form of the sigmoid never overflows
+    dpre = np.outer(dz, w2) * (pre > 0.0)
+    return [x.T @ dpre, dpre.sum(axis=0), h.T @ dz, np.array([dz.sum()])]
+
+
+def _train(params: Params, data: Data, cfg: ClassifierConfig, steps: int,
+           val_data: Data | None = None) -> tuple[int, int, float, Params]:
+    """Full-batch Adam with L2 weight decay (torch.optim.Adam's rule); with validation data,
+    stop after ``patience`` steps without a better held-out loss. Returns (steps run, best
+    step, best loss, best weights)."""
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    best = (float("inf"), 0, [p.copy() for p in params])
+    step = 0
+    for step in range(1, steps + 1):
+        grads = _gradients(params, data)
+        scale = cfg.lr * (1.0 - beta2**step) ** 0.5 / (1.0 - beta1**step)
+        for p, g, m_, v_ in zip(params, grads, m, v):
+            g += cfg.weight_decay * p
+            m_ *= beta1
+            m_ += (1.0 - beta1) * g
+            v_ *= beta2
+            v_ += (1.0 - beta2) * g * g
+            p -= scale * m_ / (np.sqrt(v_) + eps * (1.0 - beta2**step) ** 0.5)
+        if val_data is None:
+            continue
+        val = balanced_loss(_logits(params, val_data[0]), val_data[1], val_data[2])
+        if val < best[0] - 1e-6:
+            best = (val, step, [p.copy() for p in params])
+        elif step - best[1] >= cfg.patience:
+            break
+    if val_data is None:
+        return step, step, float("nan"), params
+    return step, best[1], best[0], best[2]
 
 
 def mlp_scores(w: MLPWeights, vectors: np.ndarray) -> np.ndarray:

@@ -73,7 +73,6 @@ class AudienceExpander:
         self.all_positions = np.arange(len(dense))
         self.index, self.index_positions = self._index(run, dense)
         self._blas = ThreadpoolController()
-        self._warm_up()
 
     def _index(self, run: RunDir, dense: np.ndarray):
         """The run's faiss user index and, per index slot, the user's position here."""
@@ -82,12 +81,6 @@ class AudienceExpander:
         pos_of = np.full(int(max(dense.max(), slot_ids.max())) + 1, -1, dtype=np.int64)
         pos_of[dense] = np.arange(len(dense))
         return index, pos_of[slot_ids]
-
-    def _warm_up(self) -> None:
-        """Pay torch's one-time optimizer set-up (seconds) at load, not on the first request."""
-        rng = np.random.default_rng(0)
-        some = rng.choice(len(self.vectors), size=min(8, len(self.vectors)), replace=False)
-        fit_classifier(self.vectors[some[:4]], self.vectors[some[4:]], self.cfg.classifier.model_copy(update={"max_epochs": 2}))
 
     def resolve(self, seed_ids: Sequence[str]) -> tuple[np.ndarray, dict]:
         """Positions of the known seeds; a DataError if the list is empty or too small."""

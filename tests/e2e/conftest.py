@@ -71,13 +71,10 @@ def served(tiny_run, serve_app):
     """The application as serve.app.build_app composes it, over the tiny run, under a route prefix
     (so the explorer's relative URLs are exercised), with two ranking replicas (one is killed in
     test_serve_http.py). Tight limits, so the over-limit cases are cheap to send."""
-    from serve.deployments import ExpansionDeployment, RankingDeployment, RetrievalDeployment
-    from serve.gateway import Gateway
+    from serve.app import build_app
 
     run_dir, _ = tiny_run
     limits = {"max_seed_ids": 500, "max_candidates": 200, "max_k": 50, "max_body_bytes": 20_000}
-    settings = {"run_dir": run_dir, **limits}
-    app = Gateway.bind(ExpansionDeployment.bind(settings), RankingDeployment.options(num_replicas=2).bind(settings),
-                       RetrievalDeployment.bind(settings), settings)
+    app = build_app({"run_dir": run_dir, **limits}, {"RankingDeployment": {"num_replicas": 2}})
     with serve_app(app, "reco", "/reco") as base:
         yield Served(base, run_dir, settings=limits)

@@ -8,6 +8,7 @@ requests and a redeploy to a new run directory during another, neither with a fa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import threading
@@ -207,8 +208,8 @@ def test_ranking_replica_killed_during_a_stream_fails_no_request(served):
 
 
 def test_redeploy_new_run_dir_without_failed_requests(served, tmp_path):
-    """The new deployment also ranks in the ingress (``rank_in_ingress``): the routes after it
-    (the fuzz test below) run on that shape."""
+    """The new deployment also ranks and retrieves in the ingress (``rank_in_ingress``,
+    ``retrieve_in_ingress``): the routes after it (the fuzz test below) run on that shape."""
     from ray import serve
 
     from serve.app import build_app
@@ -229,7 +230,8 @@ def test_redeploy_new_run_dir_without_failed_requests(served, tmp_path):
     t = threading.Thread(target=stream)
     t.start()
     time.sleep(1)
-    serve.run(build_app({"run_dir": new_dir, "rank_in_ingress": True, **served.settings}), name=served.name,
+    colocated = {"rank_in_ingress": True, "retrieve_in_ingress": True}
+    serve.run(build_app({"run_dir": new_dir, **colocated, **served.settings}), name=served.name,
               route_prefix=served.prefix, blocking=False)
     deadline = time.time() + 120
     while time.time() < deadline and requests.get(f"{base}/readyz").json().get("run_dir") != new_dir:
@@ -240,6 +242,7 @@ def test_redeploy_new_run_dir_without_failed_requests(served, tmp_path):
     assert requests.get(f"{base}/readyz").json()["run_dir"] == new_dir
     assert len(statuses) > 10 and set(statuses) == {200}, json.dumps({s: statuses.count(s) for s in set(statuses)})
     _check_ranked(base, new_dir)  # now ranked by the ingress replica itself
+    test_recommend_known_user_and_unknown_user_fallback(dataclasses.replace(served, run_dir=new_dir))  # retrieved there too
 
 
 def _openapi_schema():

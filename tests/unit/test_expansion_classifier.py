@@ -72,3 +72,24 @@ def test_stacked_fixed_point_logits_match_float_and_ignore_batching(data):
     parts = np.concatenate([stacked.logits(user_grid(users[s:s + 33])) for s in range(0, 1000, 33)], axis=1)
     assert np.array_equal(parts, logits)
     assert np.array_equal(stacked.logits(user_grid(users[7:8])), logits[:, 7:8])
+
+
+def test_gradients_match_finite_differences():
+    from reco.expansion.affinity_classifier import _data, _gradients, _init, _logits, balanced_loss
+
+    rng = np.random.default_rng(5)
+    # float64 copies of the (float32) training arrays, so that central differences are exact enough
+    data = tuple(a.astype(np.float64) for a in _data(rng.standard_normal((6, 4)), rng.standard_normal((9, 4))))
+    params = [p.astype(np.float64) for p in _init(4, 3, seed=2)]
+    params[1] += 0.3  # keep every hidden unit away from the ReLU kink
+    grads = _gradients(params, data)
+    eps = 1e-6
+    for p, g in zip(params, grads):
+        for i in np.ndindex(p.shape):
+            old = p[i]
+            p[i] = old + eps
+            up = balanced_loss(_logits(params, data[0]), data[1], data[2])
+            p[i] = old - eps
+            down = balanced_loss(_logits(params, data[0]), data[1], data[2])
+            p[i] = old
+            assert abs((up - down) / (2 * eps) - g[i]) < 1e-6
