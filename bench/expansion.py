@@ -108,7 +108,7 @@ def quality(args) -> dict:
     from ray_jobs import build_index, evaluate, export_embeddings, ingest, train_embeddings
     from ray_jobs.common import StepTimer, init_ray
     from reco.config import load_config
-    from reco.expansion.report import table_lines
+    from reco.expansion.report import comparison_lines, table_lines
     from reco.run_dir import RunDir
 
     overrides = [f"run_dir={args.run_dir or f'runs/expansion-bench-{args.data}'}",
@@ -135,7 +135,9 @@ def quality(args) -> dict:
     print(f"\nAudience expansion on {args.data} ({result['meta']['lists']} lists, {cfg.expansion.protocol.splits} splits, "
           f"stage {args.stage}, {t.seconds:.0f}s); report: {run.path('reports/expansion.md')}\n")
     print("\n".join(table_lines(result["buckets"], markdown=False)))
-    out = {"data": args.data, "recall_at_holdout": result["recall_at_holdout"]}
+    print("\nBlend against the best other method, recall at |H|, paired over lists:")
+    print("\n".join(f"  {x}" for x in comparison_lines(result["blend_vs_best"])))
+    out = {"data": args.data, "recall_at_holdout": result["recall_at_holdout"], "blend_vs_best": result["blend_vs_best"]}
     if args.data == "synthetic" and args.stage == "test":
         lat = _expander_latency(cfg, run)
         print(f"AudienceExpander (in-process, blend): {lat['requests']} requests of {lat['seeds']} seeds, k={lat['k']}, "
@@ -203,7 +205,7 @@ def speed(n_users: int, n_lists: int, overrides: list[str]) -> dict:
     print(f"  fit {n_lists} lists (density tables + classifiers, {models.lsh.n_planes} planes x {models.lsh.repetitions}): {fit_s:.1f}s")
     rows = []
     with threadpool_limits(1):
-        for frac_u, frac_l in ((0.25, 0.25), (0.25, 0.5), (0.25, 1.0), (0.5, 1.0)):
+        for frac_u, frac_l in ((0.25, 0.25), (0.5, 0.25), (0.25, 0.5), (0.25, 1.0), (0.5, 1.0)):
             n, nl = int(n_users * frac_u), max(1, int(n_lists * frac_l))
             sub = _fit_subset(models, nl)
             t = time.perf_counter()
@@ -234,14 +236,30 @@ def speed(n_users: int, n_lists: int, overrides: list[str]) -> dict:
         print(f"  {name:<44}{sec:>9.1f}{n_users / sec / c:>15,.0f}{n_users * n_lists / sec / c:>19,.0f}{mem:>13,.0f}")
     print(f"  (Ray's peak RSS is the whole local Ray instance: driver, raylet, workers; the fit peaked at {mem_fit.peak_mb:,.0f} MB)")
     print(f"  audiences identical (Ray Data vs single process): {same}")
-    print("\n  single-process cost against users x lists (linear if the last column is flat):")
-    print(f"  {'users':>10}{'lists':>7}{'seconds':>9}{'us per 1k user-lists':>22}")
-    for n, nl, sec in rows:
-        print(f"  {n:>10,}{nl:>7}{sec:>9.2f}{sec / (n * nl) * 1e9:>22.1f}")
-    return {"data": "synthetic-random", "users": n_users, "lists": n_lists, "k": k,
+    growth = cost_model(rows)
+    print("\n  single-process cost against users x lists, fitted as seconds = users x (a + b x lists):")
+    print(f"  a = {growth['per_user_us']:.1f} us per user (region codes: once per user, whatever the lists), "
+          f"b = {growth['per_user_list_us']:.2f} us per user-list")
+    print(f"  {'users':>10}{'lists':>7}{'seconds':>9}{'fitted':>9}{'error':>8}")
+    for (n, nl, sec), fit in zip(rows, growth["fitted_seconds"]):
+        print(f"  {n:>10,}{nl:>7}{sec:>9.2f}{fit:>9.2f}{(sec - fit) / fit:>+8.1%}")
+    return {"growth": growth, "data": "synthetic-random", "users": n_users, "lists": n_lists, "k": k,
             "single_users_per_s_per_core": round(n_users / single_s), "ray_users_per_s_per_core": round(n_users / ray_s / cores),
             "ray_cores": cores, "peak_rss_mb": {"single": round(mem_single.peak_mb), "ray": round(mem_ray.peak_mb)},
             "identical": bool(same)}
+
+
+def cost_model(rows: list[tuple[int, int, float]]) -> dict:
+    """Least squares of seconds per user on (1, lists): the scorer's cost is linear in users x
+    lists plus a per-user part that does not depend on the lists; the fit's errors say how well."""
+    users = np.array([r[0] for r in rows], float)
+    lists = np.array([r[1] for r in rows], float)
+    secs = np.array([r[2] for r in rows], float)
+    (a, b), *_ = np.linalg.lstsq(np.stack([np.ones_like(lists), lists], axis=1), secs / users, rcond=None)
+    fitted = users * (a + b * lists)
+    return {"per_user_us": float(a * 1e6), "per_user_list_us": float(b * 1e6), "fitted_seconds": [round(float(f), 2) for f in fitted],
+            "max_abs_error": float(np.max(np.abs(secs - fitted) / fitted)),
+            "points": [{"users": int(n), "lists": int(nl), "seconds": round(float(s), 2)} for n, nl, s in rows]}
 
 
 def _fit_subset(models, n_lists: int):

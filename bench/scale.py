@@ -1,6 +1,7 @@
 """Growth with scale: each pipeline step's time and peak memory at 100K, 1M (and 10M) synthetic users.
 
     python -m bench.scale                          # 100K and 1M users
+    python -m bench.scale --sizes 100000,250000,500000,1000000   # a line through four sizes
     python -m bench.scale --sizes 100000,1000000,10000000
 
 Per size: ingest, one training epoch (Ray Train, 2 workers), export, index build, and the
@@ -9,7 +10,8 @@ Prints a table with the growth factor between consecutive sizes (linear growth =
 ratio) and, last, one JSON object ``{"sizes": {"100000": {"ingest": {"seconds", "peak_rss_mb"},
 ...}}}``. From the third size on, a size whose peak memory, extended linearly from the growth
 between the two sizes before it, would pass 80% of this machine's memory is skipped and
-reported as such. docs/scaling.md reads these figures.
+reported as such. With three sizes or more, each step's time is also fitted as a fixed part plus
+a cost per user (``linear_fit``), with the fit's largest error. docs/scaling.md reads these figures.
 """
 
 from __future__ import annotations
@@ -101,6 +103,33 @@ def print_table(sizes: dict[str, dict[str, dict]]) -> None:
               + ", ".join(f"x{int(keys[i]) / int(keys[i - 1]):.0f}" for i in range(1, len(keys))) + ")")
 
 
+def linear_fits(sizes: dict[str, dict[str, dict]]) -> dict[str, dict]:
+    """Per step, least squares of seconds = fixed + per_user x users over the sizes run (3 or more).
+
+    Growth factors between two sizes mix a step's fixed cost (Ray start-up of its actors, the
+    expand job's list fitting) with its per-user cost; the fit separates them, and its largest
+    relative error says whether a straight line describes the step at all."""
+    users = np.array([int(k) for k in sizes], float)
+    if len(users) < 3:
+        return {}
+    out = {}
+    for step in STEPS:
+        secs = np.array([sizes[k][step]["seconds"] for k in sizes], float)
+        (fixed, per_user), *_ = np.linalg.lstsq(np.stack([np.ones_like(users), users], axis=1), secs, rcond=None)
+        fitted = fixed + per_user * users
+        out[step] = {"fixed_seconds": round(float(fixed), 1), "seconds_per_million_users": round(float(per_user * 1e6), 1),
+                     "max_relative_error": round(float(np.max(np.abs(secs - fitted) / np.maximum(fitted, 1e-9))), 3)}
+    return out
+
+
+def print_fits(fits: dict[str, dict]) -> None:
+    if not fits:
+        return
+    print(f"\n{'step':<12}{'fixed s':>9}{'s per 1M users':>16}{'largest error of the line':>27}")
+    for step, f in fits.items():
+        print(f"{step:<12}{f['fixed_seconds']:>9.1f}{f['seconds_per_million_users']:>16.1f}{f['max_relative_error']:>27.1%}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="100000,1000000", help="synthetic user counts, ascending")
@@ -126,9 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print_table(results)
+    fits = linear_fits(results)
+    print_fits(fits)
     for k, why in skipped.items():
         print(f"skipped {int(k):,} users: {why}")
-    print(json.dumps({"sizes": results, "skipped": skipped}))
+    print(json.dumps({"sizes": results, "linear_fit": fits, "skipped": skipped}))
     return 0
 
 

@@ -17,7 +17,7 @@ from ray_jobs.common import StepTimer, job_main, read_artifact
 from reco.config import Config
 from reco.expansion import report as expansion_report
 from reco.expansion.evaluation import ProtocolWorker, has_seed_lists
-from reco.expansion.protocol import recall_at_holdout
+from reco.expansion.protocol import against_best_other, recall_at_holdout
 from reco.expansion.protocol import summarize as summarize_expansion
 from reco.expansion.seed_lists import SEED_LISTS_ARTIFACT
 from reco.histories import select_role
@@ -61,11 +61,11 @@ def expansion_evaluation(cfg: Config, run: RunDir) -> dict | None:
     summary = summarize_expansion(rows)
     meta = {"lists": len(list_ids), "splits": p.splits, "holdout_share": p.holdout_share, "audience_share": p.audience_share,
             "stage": p.stage, "source": run.artifact(SEED_LISTS_ARTIFACT)["meta"].get("source", "the run's seed lists")}
-    result = {"meta": meta, "buckets": summary, "recall_at_holdout": recall_at_holdout(summary)}
+    result = {"meta": meta, "buckets": summary, "recall_at_holdout": recall_at_holdout(summary), "blend_vs_best": against_best_other(rows)}
     run.write_json("metrics/expansion.json", result, step=STEP)
     run.write_table("metrics/expansion_rows.parquet", pa.Table.from_pandas(rows, preserve_index=False), step=STEP)
     run.write_bytes("reports/expansion_recall.png", expansion_report.recall_png(summary), step=STEP)
-    run.write_bytes("reports/expansion.md", expansion_report.report_md(summary, meta).encode(), step=STEP)
+    run.write_bytes("reports/expansion.md", expansion_report.report_md(summary, meta, result["blend_vs_best"]).encode(), step=STEP)
     for line in expansion_report.table_lines(summary, markdown=False):
         log.info("%s", line)
     return result

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import tempfile
 import time
 
@@ -27,7 +26,7 @@ from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig,
 from ray.train.torch import TorchTrainer
 
 from ray_jobs.common import StepTimer, job_main, read_artifact
-from ray_jobs.train_worker import allreduce, load_checkpoint, quiet_worker_logs, save_checkpoint
+from ray_jobs.train_worker import allreduce, best_of, load_checkpoint, quiet_worker_logs, save_checkpoint
 from reco.config import Config, EmbeddingConfig
 from reco.embeddings import MODEL_ARTIFACT, save_model
 from reco.errors import DataError
@@ -35,7 +34,7 @@ from reco.faults import FaultConfig, crash_once
 from reco.histories import select_role
 from reco.run_dir import RunDir
 from reco.starspace import NegativeSampler, StarSpace, make_optimizer
-from reco.starspace_fit import FitState, train_step, validation_ranks
+from reco.starspace_fit import train_step, validation_ranks
 
 log = logging.getLogger("ray_jobs.train_embeddings")
 STEP = "train_embeddings"
@@ -152,12 +151,7 @@ def run(cfg: Config, run: RunDir) -> dict:
     )
     with StepTimer(f"Ray Train: {emb.num_workers} workers, {n_train} users, up to {emb.epochs} epochs") as timer:
         result = trainer.fit()
-    if result.error is not None:
-        raise result.error
-    with result.checkpoint.as_directory() as d:
-        best = torch.load(os.path.join(d, "best.pt"), weights_only=True)
-        with open(os.path.join(d, "state.json")) as f:
-            state = FitState.from_json(f.read())
+    best, state = best_of(result)
     model = StarSpace(len(counts), emb.dim)
     model.load_state_dict(best)
     meta = {"weighted_pooling": emb.weighted_pooling, "best_epoch": state.best_epoch, METRIC: state.best_metric,

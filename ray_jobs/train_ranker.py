@@ -23,7 +23,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import tempfile
 
 import numpy as np
@@ -38,7 +37,7 @@ from ray.train import CheckpointConfig, DataConfig, FailureConfig, LoggingConfig
 from ray.train.torch import TorchTrainer
 
 from ray_jobs.common import StepTimer, job_main
-from ray_jobs.train_worker import allreduce, load_checkpoint, quiet_worker_logs, save_checkpoint
+from ray_jobs.train_worker import allreduce, best_of, load_checkpoint, quiet_worker_logs, save_checkpoint
 from reco.config import Config
 from reco.errors import ConfigError
 from reco.rank.artifact import RANKER_ARTIFACT, Ranker
@@ -163,10 +162,7 @@ def _pretrained_states(rc: RankingConfig) -> list[bytes] | None:
 
 
 def _best_model(result, rc: RankingConfig, layout: FeatureLayout, tasks: list[str]) -> tuple[torch.nn.Module, FitState]:
-    with result.checkpoint.as_directory() as d:
-        best = torch.load(os.path.join(d, "best.pt"), weights_only=True)
-        with open(os.path.join(d, "state.json")) as f:
-            state = FitState.from_json(f.read())
+    best, state = best_of(result)
     model = build_model(rc.model, layout, len(tasks))
     model.load_state_dict(best)
     model.eval()
@@ -216,8 +212,6 @@ def run(cfg: Config, run: RunDir) -> dict:
     )
     with StepTimer(f"Ray Train: {rc.model.name}, {tc.num_workers} workers, {len(data.train)} rows, up to {tc.epochs} epochs") as timer:
         result = trainer.fit()
-    if result.error is not None:
-        raise result.error
     model, state = _best_model(result, rc, layout, data.labels)
 
     with StepTimer("calibrate and evaluate"):

@@ -2,7 +2,8 @@
 
 Summing a few scalars over the workers, quieting Ray Train's per-report logs, and the checkpoint
 every job writes (model, optimizer, best weights so far, the fit's state) and resumes from.
-Used by train_embeddings, train_ranker, train_sequence and train_two_tower.
+Used by train_embeddings, train_ranker and the retrieval training jobs; :func:`best_of` reads
+the last checkpoint back on the driver.
 """
 
 from __future__ import annotations
@@ -60,3 +61,13 @@ def save_checkpoint(dirpath: str, model: torch.nn.Module, opt: torch.optim.Optim
     with open(os.path.join(dirpath, "state.json"), "w") as f:
         f.write(state.to_json())
     return ray.train.Checkpoint.from_directory(dirpath)
+
+
+def best_of(result: "ray.train.Result") -> tuple[dict, FitState]:
+    """The best weights and the fit's state from a finished Ray Train run (its error raised)."""
+    if result.error is not None:
+        raise result.error
+    with result.checkpoint.as_directory() as d:
+        best = torch.load(os.path.join(d, "best.pt"), weights_only=True)
+        with open(os.path.join(d, "state.json")) as f:
+            return best, FitState.from_json(f.read())

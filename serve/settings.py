@@ -22,7 +22,7 @@ class ServeSettings(StrictModel):
     max_page_size: int = Field(1_000, ge=1)
     rank_in_ingress: bool = Field(False, description=(
         "Rank in the ingress replica (batched there) instead of the RankingDeployment: one hop fewer, "
-        "~1.7x the /v1/rank throughput on 2 cores, but ranking no longer scales or fails apart from the ingress."))
+        "2-3x the /v1/rank throughput on 2 cores, but ranking no longer scales or fails apart from the ingress."))
     retrieve_in_ingress: bool = Field(False, description=(
         "Retrieve /v1/recommend's candidates in the ingress replica instead of the RetrievalDeployment: "
         "with rank_in_ingress, a recommendation makes no handle call at all."))

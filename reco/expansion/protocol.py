@@ -205,6 +205,33 @@ def summarize(rows: pd.DataFrame) -> dict:
     return out
 
 
+def against_best_other(rows: pd.DataFrame, method: str = "blend", metric: str = "recall@holdout") -> dict:
+    """Per bucket, ``method`` against the best other method, paired over the bucket's lists.
+
+    The methods are scored on the same lists and splits, so their per-list figures move together;
+    the standard error of the per-list difference is the fair yardstick for "tied" (on large lists
+    it is a third of the bucket means' own standard errors). verdict: better / worse when the mean
+    difference is two paired standard errors or more from zero, tied otherwise.
+    """
+    rows = rows.astype({"value": "float64"})
+    per_list = rows[rows["metric"] == metric].groupby(["bucket", "list", "method"])["value"].mean().unstack("method")
+    out: dict = {}
+    for bucket in BUCKETS:
+        if bucket not in per_list.index.get_level_values(0) or method not in per_list.columns:
+            continue
+        part = per_list.loc[bucket]
+        others = part.drop(columns=[method]).mean()
+        if others.empty or len(part) < 2:
+            continue
+        best = str(others.idxmax())
+        diff = part[method] - part[best]
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff)))
+        z = float(diff.mean() / se) if se > 0 else 0.0
+        out[bucket] = {"best_other": best, "diff": round(float(diff.mean()), 4), "paired_se": round(se, 4), "z": round(z, 2),
+                       "verdict": "better" if z >= 2 else "worse" if z <= -2 else "tied"}
+    return out
+
+
 def recall_at_holdout(summary: dict) -> dict:
     """{bucket: {method: recall@holdout}}: the figure of the benches' final JSON line."""
     return {b: {m: round(v["recall@holdout"], 4) for m, v in s["methods"].items()} for b, s in summary.items()}

@@ -83,7 +83,13 @@ def recall_png(summary: dict[str, Any], metric: str = "recall@holdout", title: s
     return buf.getvalue()
 
 
-def report_md(summary: dict[str, Any], meta: dict[str, Any]) -> str:
+def comparison_lines(versus: dict[str, Any]) -> list[str]:
+    """One line per bucket: the blend against the best other method, paired over lists."""
+    return [f"{b:<7} blend - {v['best_other']}: {v['diff']:+.4f} ± {v['paired_se']:.4f} (paired se, z {v['z']:+.2f}): {v['verdict']}"
+            for b, v in versus.items()]
+
+
+def report_md(summary: dict[str, Any], meta: dict[str, Any], versus: dict[str, Any] | None = None) -> str:
     """The Markdown section of a run's expansion evaluation."""
     lines = [
         "# Audience expansion",
@@ -101,6 +107,9 @@ def report_md(summary: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
         *table_lines(summary, markdown=True),
     ]
+    if versus:
+        lines += ["", "Blend against the best other method of each bucket, recall at |H|, paired over the bucket's lists "
+                  "(better / worse: two paired standard errors or more):", "", *(f"- {x}" for x in comparison_lines(versus))]
     return "\n".join(lines)
 
 

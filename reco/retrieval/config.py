@@ -51,7 +51,22 @@ class MultiInterestConfig(StrictModel):
     cpus_per_actor: float = Field(0.5, gt=0)
 
 
-class SequenceConfig(StrictModel):
+class RayJobSettings(StrictModel):
+    """How a retriever's Ray job runs (Ray Train workers, Ray Data inference), not what it learns:
+    changing these neither retrains a saved model nor changes its fingerprint. bench.retrieval
+    fits in-process and ignores them."""
+
+    val_max_users: int = Field(2000, ge=1)
+    num_workers: int = Field(2, ge=1, description="Ray Train workers.")
+    cpus_per_worker: float = Field(0.5, gt=0)
+    max_failures: int = Field(1, ge=0)
+    embed_batch_size: int = Field(1024, ge=1, description="Users per batch of Ray Data inference.")
+    actors: int = Field(1, ge=1, description="Ray Data inference actors.")
+    cpus_per_actor: float = Field(0.5, gt=0)
+    retrain: bool = Field(False, description="Train even if a model with these settings is saved (else only re-embed users).")
+
+
+class SequenceConfig(RayJobSettings):
     """PinnerFormer-style transformer over a user's latest engagements."""
 
     objective: Literal["all_action", "next_item"] = Field("all_action", description="Dense all-action window or next item only.")
@@ -72,19 +87,11 @@ class SequenceConfig(StrictModel):
     batch_size: int = Field(64, ge=1, description="Sequences per step.")
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    val_max_users: int = Field(2000, ge=1)
-    num_workers: int = Field(2, ge=1, description="Ray Train workers.")
-    cpus_per_worker: float = Field(0.5, gt=0)
-    max_failures: int = Field(1, ge=0)
-    embed_batch_size: int = Field(1024, ge=1, description="Users per batch of Ray Data inference.")
-    actors: int = Field(1, ge=1, description="Ray Data inference actors.")
-    cpus_per_actor: float = Field(0.5, gt=0)
-    retrain: bool = Field(False, description="Train even if a model with these settings is saved (else only re-embed users).")
     device: Literal["cpu", "cuda"] = Field("cpu", description="Where the in-process fit (the benchmark's) trains; the Ray job trains on CPU workers.")
     seed: int = 0
 
 
-class TwoTowerConfig(StrictModel):
+class TwoTowerConfig(RayJobSettings):
     """User tower (id, features, pooled history) and item tower (id, features), in-batch softmax."""
 
     dim: int = Field(64, ge=4)
@@ -102,14 +109,7 @@ class TwoTowerConfig(StrictModel):
     batch_size: int = Field(512, ge=2, description="Examples per step: the in-batch negatives.")
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    val_max_users: int = Field(2000, ge=1)
-    num_workers: int = Field(2, ge=1)
-    cpus_per_worker: float = Field(0.5, gt=0)
-    max_failures: int = Field(1, ge=0)
-    embed_batch_size: int = Field(2048, ge=1)
-    actors: int = Field(1, ge=1, description="Ray Data inference actors.")
-    cpus_per_actor: float = Field(0.5, gt=0)
-    retrain: bool = Field(False, description="Train even if a model with these settings is saved (else only re-embed users).")
+    embed_batch_size: int = Field(2048, ge=1, description="Users per batch of Ray Data inference.")
     seed: int = 0
 
 
@@ -127,7 +127,7 @@ class PixieConfig(StrictModel):
     seed: int = 0
 
 
-class MfConfig(StrictModel):
+class MfConfig(RayJobSettings):
     """Matrix factorisation (the ranking stack's model, reco.rank.models.mf) trained for retrieval."""
 
     dim: int = Field(64, ge=1)
@@ -139,6 +139,7 @@ class MfConfig(StrictModel):
     weight_decay: float = Field(0.0, ge=0)
     fold_in_steps: int = Field(100, ge=1, description="Steps fitting a vector for a user who never trained, items fixed.")
     seed: int = 0
+    embed_batch_size: int = Field(2048, ge=1, description="Users per batch of Ray Data inference.")
 
 
 class RetrievalConfig(StrictModel):

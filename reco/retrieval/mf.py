@@ -36,6 +36,11 @@ def mf_layout(n_users: int, n_topics: int) -> FeatureLayout:
     return FeatureLayout(("user_id", "topic_id"), (n_users + 1, n_topics + 1), (1, 1), 0, user_field=0, item_field=1)
 
 
+def make_mf(n_users: int, n_topics: int, dim: int) -> torch.nn.Module:
+    """The ranking stack's MF over (user id, topic id)."""
+    return build_model(RankModelConfig(name="mf", embed_dim=dim), mf_layout(n_users, n_topics), 1)
+
+
 def training_rows(seqs: UserSequences, n_topics: int, negatives: int, rng: np.random.Generator) -> Rows:
     """Positives (label 1) and uniform negatives (label 0), ids shifted past the OOV bucket."""
     users = seqs.user_ids[ragged_rows(seqs.offsets)]
@@ -83,6 +88,7 @@ def fold_in(items: np.ndarray, users: UserSequences, negatives: int, steps: int,
 @register
 class MfRetriever(VectorRetriever):
     name = "mf"
+    job = "ray_jobs.train_mf"
     unit_vectors = False
 
     def __init__(self, cfg=None):
@@ -92,11 +98,17 @@ class MfRetriever(VectorRetriever):
         self.n_users = 0
         self.train_meta: dict[str, Any] = {}
 
+    def use_model(self, model: torch.nn.Module, known: np.ndarray, n_users: int) -> "MfRetriever":
+        """A model trained elsewhere (ray_jobs.train_mf); ``known``: the users it trained on."""
+        self.model, self.known, self.n_users = model.eval(), np.unique(np.asarray(known, np.int64)), int(n_users)
+        self.set_items(MfFactors(model).items())
+        return self
+
     def fit(self, data: TrainingData) -> "MfRetriever":
         c = self.cfg.mf
         torch.manual_seed(c.seed)
         self.n_users = data.n_users
-        self.model = build_model(RankModelConfig(name="mf", embed_dim=c.dim), mf_layout(data.n_users, data.n_topics), 1)
+        self.model = make_mf(data.n_users, data.n_topics, c.dim)
         self.known = np.unique(data.sequences.user_ids)
         opt = torch.optim.Adam(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
 
@@ -136,6 +148,6 @@ class MfRetriever(VectorRetriever):
     def _load_model(self, run: RunDir, meta: dict[str, Any]) -> None:
         blob = torch.load(io.BytesIO(run.read_bytes(artifact_path(self.name, MODEL))), map_location="cpu", weights_only=True)
         self.n_users = int(meta["n_users"])
-        self.model = build_model(RankModelConfig(name="mf", embed_dim=int(blob["dim"])), mf_layout(self.n_users, self.n_topics), 1)
+        self.model = make_mf(self.n_users, self.n_topics, int(blob["dim"]))
         self.model.load_state_dict(blob["state_dict"])
         self.known = blob["known"].numpy()

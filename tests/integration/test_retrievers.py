@@ -2,10 +2,9 @@
 
 A copy of the session's tiny run (its pipeline ingested, trained StarSpace and exported the
 embeddings) is the starting point; the multi-interest job (Ray Data), the sequence tower and
-two-tower jobs (Ray Train, one epoch, then Ray Data inference) write their retrievers; each retriever is loaded by name from the run directory as
-serving will load it and asked for one user's candidates with recent topics, directly and through
-serve's ``RetrievalService`` (what ``/v1/recommend`` calls; the HTTP route itself is tested by the
-serving issue's e2e tests).
+two-tower and MF jobs (Ray Train, one or two epochs, then Ray Data inference) write their retrievers; each retriever is loaded by name from the run directory as
+serving will load it and asked for one user's candidates with recent topics, directly and over
+HTTP through the Serve application's ``/v1/recommend`` on this run directory.
 """
 
 import numpy as np
@@ -13,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ray_jobs import multi_interest, train_sequence, train_two_tower
+from ray_jobs import multi_interest, train_mf, train_sequence, train_two_tower
 from reco.config import load_config
 from reco.retrieval.base import artifact_path, load_retriever
 from reco.run_dir import RunDir
@@ -24,8 +23,9 @@ SETTINGS = [
     "retrieval.sequence.epochs=1", "retrieval.sequence.dim=16", "retrieval.sequence.max_len=16", "retrieval.sequence.layers=1",
     "retrieval.sequence.sequences_per_user=1", "retrieval.sequence.batch_size=128", "retrieval.sequence.negatives=64",
     "retrieval.two_tower.epochs=1", "retrieval.two_tower.num_workers=1", "retrieval.two_tower.dim=16", "retrieval.two_tower.hidden=32", "retrieval.two_tower.samples_per_user=2",
+    "retrieval.mf.epochs=2", "retrieval.mf.dim=16",
 ]
-NAMES = ["popularity", "last_items_knn", "pooled", "multi_interest", "sequence_tower", "two_tower", "pixie"]
+NAMES = ["popularity", "last_items_knn", "pooled", "multi_interest", "sequence_tower", "two_tower", "pixie", "mf"]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def built(copy_run):
     cfg = load_config("configs/tiny.yaml", [f"run_dir={copy_run('retrievers')}", *SETTINGS])
     run = RunDir(cfg.run_dir)
     summaries = {"multi_interest": multi_interest.run(cfg, run), "sequence": train_sequence.run(cfg, run),
-                 "two_tower": train_two_tower.run(cfg, run)}
+                 "two_tower": train_two_tower.run(cfg, run), "mf": train_mf.run(cfg, run)}
     return cfg, run, summaries
 
 
@@ -43,6 +43,7 @@ def test_batch_jobs_write_every_users_vectors(built):
         assert summary["users"] == 600 and summary["embedded"] == 600, name
     assert s["sequence"]["trained"] and s["sequence"]["epochs_run"] == 1
     assert 0 <= s["two_tower"]["val_recall@50"] <= 1
+    assert s["mf"]["trained"] and s["mf"]["epochs_run"] == 2 and 0 < s["mf"]["val_recall@50"] <= 1
     assert s["multi_interest"]["mean_interests"] >= 1
     users = run.read_table(artifact_path("multi_interest", "users"))
     assert users.num_rows == 600 and set(users.column_names) >= {"user_id", "topics", "vectors", "vector_weights"}
@@ -66,10 +67,12 @@ def test_each_retriever_loads_by_name_and_answers_one_user(built, name):
         assert uv.vectors.ndim == 3 and uv.vectors.shape[0] == 1 and (uv.weights > 0).any()
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_the_recommend_routes_retrieval_service_answers_with_each_retriever(built, name):
-    """serve's RetrievalService (what /v1/recommend calls) with each retriever, raw ids in and out."""
-    from serve.services import RetrievalService
+def test_each_retriever_serves_the_recommend_route_over_http(built, serve_app):
+    """The Serve application on this run directory: /v1/recommend with each retriever named by
+    the request, raw ids in and out, nothing the user has seen or named as recent."""
+    import requests
+
+    from serve.app import build_app
 
     _, run, _ = built
     users = run.read_table("vocab/users.parquet", columns=["user_id", "raw_id"]).to_pylist()
@@ -79,10 +82,15 @@ def test_the_recommend_routes_retrieval_service_answers_with_each_retriever(buil
     raw_user = next(u["raw_id"] for u in users if u["user_id"] == hist["user_id"])
     seen = {raw_topic[t] for t in hist["topics"]}
     recent = [raw_topic[t] for t in range(len(topics)) if raw_topic[t] not in seen][:2]
-    service = RetrievalService({"run_dir": run.uri, "retriever": "popularity"})
-    got = service.candidates(raw_user, 10, recent, name)  # the request names the retriever
-    assert got["retriever"] == name and got["fallback_reason"] is None
-    assert 0 < len(got["item_ids"]) <= 10 and not set(got["item_ids"]) & (seen | set(recent))
+    with serve_app(build_app({"run_dir": run.uri, "retrieve_in_ingress": True}), "retrievers", "/retrievers") as base:
+        for name in NAMES:
+            r = requests.post(f"{base}/v1/recommend", json={"user_id": raw_user, "k": 5, "recent_item_ids": recent, "retriever": name},
+                              timeout=60)
+            assert r.status_code == 200, (name, r.text)
+            body = r.json()
+            got = [x["item_id"] for x in body["items"]]
+            assert body["retriever"] == name and body["fallback"] is False and len(got) == 5, name
+            assert not set(got) & (seen | set(recent)), name
 
 
 def test_a_rerun_re_embeds_only_users_with_new_engagements(built):

@@ -7,7 +7,9 @@ import pytest
 
 from reco.expansion.config import ExpansionConfig, SizeBuckets, SyntheticListsConfig
 from reco.expansion.list_definitions import community_audiences, spread, topic_audiences
-from reco.expansion.protocol import EvalList, UserSpace, audience_figures, evaluate_split, recall_at_holdout, split_list, summarize
+from reco.expansion.protocol import (
+    EvalList, UserSpace, against_best_other, audience_figures, evaluate_split, recall_at_holdout, split_list, summarize,
+)
 
 
 def test_figures_by_hand():
@@ -104,3 +106,22 @@ def test_community_audiences_whole_and_sampled():
 def test_spread_picks_evenly():
     assert spread(np.arange(10), 3).tolist() == [0, 4, 9] or spread(np.arange(10), 3).tolist() == [0, 5, 9]
     assert spread(np.arange(2), 5).tolist() == [0, 1]
+
+
+def _rows(blend, other, weak):
+    """recall@holdout per list (one split) for blend, a strong other method and a weak one."""
+    rows = []
+    for i, values in enumerate(zip(blend, other, weak)):
+        for method, v in zip(("blend", "other", "weak"), values):
+            rows.append({"bucket": "large", "list": f"l{i}", "split": 0, "method": method, "metric": "recall@holdout", "value": v})
+    return pd.DataFrame(rows)
+
+
+def test_blend_against_the_best_other_method_is_paired_over_lists():
+    base = np.array([0.2, 0.5, 0.8, 0.3, 0.6, 0.4])  # lists differ a lot; the methods move together
+    weak = base - 0.3
+    better = against_best_other(_rows(base + 0.02 + 0.001 * np.arange(6), base, weak))["large"]
+    assert better["best_other"] == "other" and better["verdict"] == "better" and better["diff"] > 0
+    assert against_best_other(_rows(base - 0.02 - 0.001 * np.arange(6), base, weak))["large"]["verdict"] == "worse"
+    noisy = against_best_other(_rows(base + np.array([0.05, -0.05, 0.04, -0.04, 0.03, -0.03]), base, weak))["large"]
+    assert noisy["verdict"] == "tied" and abs(noisy["z"]) < 2
