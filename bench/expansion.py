@@ -238,7 +238,7 @@ def speed(n_users: int, n_lists: int, overrides: list[str]) -> dict:
     print(f"  audiences identical (Ray Data vs single process): {same}")
     growth = cost_model(rows)
     print("\n  single-process cost against users x lists, fitted as seconds = users x (a + b x lists):")
-    print(f"  a = {growth['per_user_us']:.1f} us per user (region codes: once per user, whatever the lists), "
+    print(f"  a = {growth['per_user_us']:.1f} us per user (the part that does not depend on the lists), "
           f"b = {growth['per_user_list_us']:.2f} us per user-list")
     print(f"  {'users':>10}{'lists':>7}{'seconds':>9}{'fitted':>9}{'error':>8}")
     for (n, nl, sec), fit in zip(rows, growth["fitted_seconds"]):

@@ -25,7 +25,6 @@ import json
 import logging
 import math
 import time
-from typing import Any
 
 import numpy as np
 import torch

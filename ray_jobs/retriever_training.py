@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -111,6 +111,16 @@ def start_worker(model: torch.nn.Module, opt: torch.optim.Optimizer) -> tuple[Fi
     return state, best or {k: v.detach().clone() for k, v in model.state_dict().items()}, ddp
 
 
+def epochs(state: FitState, section: StrictModel, model: torch.nn.Module) -> Iterator[tuple[int, np.random.Generator]]:
+    """The epochs left to train (resumed, early-stopped), each with this worker's own generator;
+    the model is put in training mode before each."""
+    rank = ray.train.get_context().get_world_rank()
+    while state.epoch < section.epochs and not state.stopped:
+        epoch = state.epoch + 1
+        model.train()
+        yield epoch, np.random.default_rng([section.seed, epoch, rank])
+
+
 def validation_sums(val_it, user_vectors: Callable[[Queries], np.ndarray], items: np.ndarray) -> tuple[float, int]:
     """This worker's validation shard: recall@50 summed over users with targets, and their count."""
     recall_sum, n_val = 0.0, 0
@@ -123,7 +133,7 @@ def validation_sums(val_it, user_vectors: Callable[[Queries], np.ndarray], items
 
 
 def close_epoch(label: str, epoch: int, sums: dict[str, float], count: str, model: torch.nn.Module, opt: torch.optim.Optimizer,
-                best: dict, state: FitState, epochs: int, patience: int) -> dict:
+                best: dict, state: FitState, n_epochs: int, patience: int) -> dict:
     """Sum the epoch's figures over the workers (``sums``: loss_sum, ``count``, recall_sum,
     n_val, seconds), log them once, then :func:`end_epoch`. Returns the best weights so far."""
     ctx = ray.train.get_context()
@@ -132,7 +142,7 @@ def close_epoch(label: str, epoch: int, sums: dict[str, float], count: str, mode
     metrics = {"epoch": epoch, "loss": total["loss_sum"] / max(total[count], 1), METRIC: total["recall_sum"] / max(total["n_val"], 1),
                "val_users": int(total["n_val"]), count: int(total[count]), "train_seconds": total["seconds"] / ctx.get_world_size()}
     if ctx.get_world_rank() == 0:
-        log.info("%s epoch %d/%d: loss %.4f  %s %.4f", label, epoch, epochs, metrics["loss"], METRIC, metrics[METRIC])
+        log.info("%s epoch %d/%d: loss %.4f  %s %.4f", label, epoch, n_epochs, metrics["loss"], METRIC, metrics[METRIC])
     return end_epoch(model, opt, best, state, metrics, ctx.get_world_rank(), patience)
 
 

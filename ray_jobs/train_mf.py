@@ -17,16 +17,14 @@ from __future__ import annotations
 import logging
 import time
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import ray
 import ray.train
 import torch
 
 from ray_jobs.common import StepTimer, job_main
 from ray_jobs.retriever_training import (
-    close_epoch, fit_on_ray, run_name, run_retriever_job, save_trained, start_worker, training_datasets, validation_sums,
+    close_epoch, epochs, fit_on_ray, run_name, run_retriever_job, save_trained, start_worker, training_datasets, validation_sums,
 )
 from ray_jobs.train_worker import quiet_worker_logs
 from reco.config import Config
@@ -55,7 +53,6 @@ def train_loop(loop_cfg: dict) -> None:
     """Runs on every Ray Train worker."""
     cfg = MfConfig(**loop_cfg["mf"])
     quiet_worker_logs()
-    rank = ray.train.get_context().get_world_rank()
     torch.set_num_threads(1)
     torch.manual_seed(cfg.seed)
     n_topics = loop_cfg["n_topics"]
@@ -64,10 +61,7 @@ def train_loop(loop_cfg: dict) -> None:
     state, best, ddp = start_worker(model, opt)
     step_users = loop_cfg["users_per_step"]
     train_it, val_it = ray.train.get_dataset_shard("train"), ray.train.get_dataset_shard("validation")
-    while state.epoch < cfg.epochs and not state.stopped:
-        epoch = state.epoch + 1
-        rng = np.random.default_rng([cfg.seed, epoch, rank])
-        model.train()
+    for epoch, rng in epochs(state, cfg, model):
         t0, loss_sum, examples = time.perf_counter(), 0.0, 0
         for batch in train_it.iter_batches(batch_size=step_users, batch_format="pyarrow",
                                            local_shuffle_buffer_size=step_users * 4, local_shuffle_seed=cfg.seed + epoch):

@@ -22,12 +22,11 @@ import logging
 import time
 
 import numpy as np
-import ray
 import ray.train
 import torch
 
 from ray_jobs.common import StepTimer, job_main
-from ray_jobs.retriever_training import close_epoch, fit_on_ray, run_name, run_retriever_job, save_trained, start_worker, training_datasets
+from ray_jobs.retriever_training import close_epoch, epochs, fit_on_ray, run_name, run_retriever_job, save_trained, start_worker, training_datasets
 from ray_jobs.train_worker import quiet_worker_logs
 from reco.config import Config
 from reco.retrieval.config import SequenceConfig
@@ -54,11 +53,8 @@ def train_loop(loop_cfg: dict) -> None:
     state, best, ddp = start_worker(model, opt)
     probs = item_distribution(np.asarray(loop_cfg["topic_counts"]))
     train_it, val_it = ray.train.get_dataset_shard("train"), ray.train.get_dataset_shard("validation")
-    while state.epoch < cfg.epochs and not state.stopped:
-        epoch = state.epoch + 1
-        rng = np.random.default_rng([cfg.seed, epoch, rank])
+    for epoch, rng in epochs(state, cfg, model):
         gen = torch.Generator().manual_seed(cfg.seed * 7919 + epoch * 31 + rank)
-        model.train()
         t0, loss_sum, anchors = time.perf_counter(), 0.0, 0
         for rep in range(cfg.sequences_per_user):
             for batch in train_it.iter_batches(batch_size=cfg.batch_size, batch_format="pyarrow",

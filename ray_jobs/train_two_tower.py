@@ -18,13 +18,12 @@ import time
 
 import numpy as np
 import pyarrow.compute as pc
-import ray
 import ray.train
 import torch
 
 from ray_jobs.common import StepTimer, job_main
 from ray_jobs.retriever_training import (
-    close_epoch, fit_on_ray, run_name, run_retriever_job, save_trained, start_worker, training_datasets, validation_sums,
+    close_epoch, epochs, fit_on_ray, run_name, run_retriever_job, save_trained, start_worker, training_datasets, validation_sums,
 )
 from ray_jobs.train_worker import quiet_worker_logs
 from reco.config import Config
@@ -56,17 +55,13 @@ def train_loop(loop_cfg: dict) -> None:
     """Runs on every Ray Train worker; reads the model's sizes and features from the run directory."""
     cfg = TwoTowerConfig(**loop_cfg["two_tower"])
     quiet_worker_logs()
-    rank = ray.train.get_context().get_world_rank()
     torch.set_num_threads(1)
     model = build_model(RunDir(loop_cfg["run_uri"]), cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state, best, ddp = start_worker(model, opt)
     probs = item_distribution(np.asarray(loop_cfg["topic_counts"]))
     train_it, val_it = ray.train.get_dataset_shard("train"), ray.train.get_dataset_shard("validation")
-    while state.epoch < cfg.epochs and not state.stopped:
-        epoch = state.epoch + 1
-        rng = np.random.default_rng([cfg.seed, epoch, rank])
-        model.train()
+    for epoch, rng in epochs(state, cfg, model):
         t0, loss_sum, examples = time.perf_counter(), 0.0, 0
         for batch in train_it.iter_batches(batch_size=users_per_step(cfg), batch_format="pyarrow",
                                            local_shuffle_buffer_size=users_per_step(cfg) * 4, local_shuffle_seed=cfg.seed + epoch):

@@ -1,7 +1,5 @@
 """The data views: the NCF leave-one-out protocol and the CTR split on MovieLens 100K."""
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from reco.errors import ConfigError, DataError
