@@ -171,6 +171,23 @@ def stop(proc: subprocess.Popen) -> None:
         pass
 
 
+def unavailable_retrievers(run: RunDir, names: tuple[str, ...]) -> list[str]:
+    """Why each named retriever cannot answer from this run (unknown, or its job never ran)."""
+    from reco.errors import ConfigError
+    from reco.retrieval.base import META, artifact_path, retriever_class
+
+    out = []
+    for name in names:
+        try:
+            cls = retriever_class(name)
+        except ConfigError as e:
+            out.append(str(e))
+            continue
+        if not cls.derivable and artifact_path(name, META) not in run.manifest().get("artifacts", {}):
+            out.append(f"retriever {name!r} is not in {run.uri}: run python -m {cls.job} first")
+    return out
+
+
 def deployment_options(path: str = SERVE_CONFIG) -> dict[str, dict[str, Any]]:
     """Replicas, limits and autoscaling per deployment from serve/config.yaml: the bench measures
     the documented deployment, not the decorators' defaults."""
@@ -305,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := sorted(set(routes) - set(ROUTES)):
         raise SystemExit(f"error: unknown route(s) {unknown}; expected some of {', '.join(ROUTES)}")
     retrievers = tuple(x.strip() for x in args.retrievers.split(",") if x.strip())
+    if missing := unavailable_retrievers(RunDir(args.run_dir), retrievers):
+        raise SystemExit(f"error: {'; '.join(missing)}")
     bodies = {r: (b if base_route(r) in routes else []) for r, b in payloads(args.run_dir, retrievers=retrievers).items()}
     connections = [int(x) for x in args.connections.split(",")]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]

@@ -64,8 +64,10 @@ class RunDir:
     """Typed access to one run directory. Cheap to construct; holds no open files."""
 
     def __init__(self, uri: str):
-        self.uri = uri
         self.fs, self.root = resolve_filesystem(uri)
+        # A local path is made absolute: Ray Train workers run in their own trial directory, so a
+        # relative path handed to them (as RunDir(run.uri)) would name another, empty run.
+        self.uri = uri if "://" in uri else self.root
 
     def __repr__(self) -> str:
         return f"RunDir({self.uri!r})"

@@ -23,7 +23,7 @@ SETTINGS = [
     "retrieval.sequence.epochs=1", "retrieval.sequence.dim=16", "retrieval.sequence.max_len=16", "retrieval.sequence.layers=1",
     "retrieval.sequence.sequences_per_user=1", "retrieval.sequence.batch_size=128", "retrieval.sequence.negatives=64",
     "retrieval.two_tower.epochs=1", "retrieval.two_tower.num_workers=1", "retrieval.two_tower.dim=16", "retrieval.two_tower.hidden=32", "retrieval.two_tower.samples_per_user=2",
-    "retrieval.mf.epochs=2", "retrieval.mf.dim=16",
+    "retrieval.mf.epochs=2", "retrieval.mf.dim=16", "retrieval.mf.num_workers=1",
 ]
 NAMES = ["popularity", "last_items_knn", "pooled", "multi_interest", "sequence_tower", "two_tower", "pixie", "mf"]
 
@@ -82,7 +82,8 @@ def test_each_retriever_serves_the_recommend_route_over_http(built, serve_app):
     raw_user = next(u["raw_id"] for u in users if u["user_id"] == hist["user_id"])
     seen = {raw_topic[t] for t in hist["topics"]}
     recent = [raw_topic[t] for t in range(len(topics)) if raw_topic[t] not in seen][:2]
-    with serve_app(build_app({"run_dir": run.uri, "retrieve_in_ingress": True}), "retrievers", "/retrievers") as base:
+    colocated = {"rank_in_ingress": True, "retrieve_in_ingress": True}  # two replicas to start instead of four
+    with serve_app(build_app({"run_dir": run.uri, **colocated}), "retrievers", "/retrievers") as base:
         for name in NAMES:
             r = requests.post(f"{base}/v1/recommend", json={"user_id": raw_user, "k": 5, "recent_item_ids": recent, "retriever": name},
                               timeout=60)

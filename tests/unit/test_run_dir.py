@@ -69,3 +69,12 @@ def test_uri_run_directory(tmp_path):
     assert run.read_json("metrics/a.json") == {"x": 1}
     with pytest.raises(ArtifactError, match="cannot open run directory"):
         RunDir("nosuchscheme://bucket/x")
+
+
+def test_a_relative_local_path_is_made_absolute(tmp_path, monkeypatch):
+    """Ray Train workers run in their own directory: the URI they are handed must not be relative."""
+    monkeypatch.chdir(tmp_path)
+    run = RunDir("runs/relative")
+    assert run.uri == str(tmp_path / "runs" / "relative")
+    monkeypatch.chdir("/")
+    assert RunDir(run.uri).path("x") == str(tmp_path / "runs" / "relative" / "x")
