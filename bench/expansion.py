@@ -178,7 +178,6 @@ def _single_process(models, ids, x, k: int, depth: int, batch: int) -> pa.Table:
 
 
 def speed(n_users: int, n_lists: int, overrides: list[str]) -> dict:
-    import torch
     from threadpoolctl import threadpool_limits
 
     from ray_jobs import expand
@@ -194,7 +193,6 @@ def speed(n_users: int, n_lists: int, overrides: list[str]) -> dict:
 
     k, batch = cfg.expansion.audience_size, cfg.expansion.job.batch_size
     depth = top_depth(cfg.expansion.blend, k)
-    torch.set_num_threads(1)
     print(f"Speed: {n_users:,} random 64-d unit vectors (generated directly, not trained), {n_lists} random seed lists, "
           f"K={k}, batch {batch:,}; machine has {os.cpu_count()} cores")
     ids, x, lists = _random_setup(n_users, n_lists)

@@ -174,17 +174,16 @@ def stop(proc: subprocess.Popen) -> None:
 def unavailable_retrievers(run: RunDir, names: tuple[str, ...]) -> list[str]:
     """Why each named retriever cannot answer from this run (unknown, or its job never ran)."""
     from reco.errors import ConfigError
-    from reco.retrieval.base import META, artifact_path, retriever_class
+    from reco.retrieval.base import retriever_class
 
     out = []
     for name in names:
         try:
-            cls = retriever_class(name)
+            missing = retriever_class(name).missing_from(run)
         except ConfigError as e:
-            out.append(str(e))
-            continue
-        if not cls.derivable and artifact_path(name, META) not in run.manifest().get("artifacts", {}):
-            out.append(f"retriever {name!r} is not in {run.uri}: run python -m {cls.job} first")
+            missing = str(e)
+        if missing is not None:
+            out.append(missing)
     return out
 
 

@@ -217,6 +217,14 @@ class Retriever(ABC):
         run.write_json(artifact_path(self.name, META), meta, step=step)
 
     @classmethod
+    def missing_from(cls, run: RunDir) -> str | None:
+        """Why this retriever cannot be loaded from ``run`` (never saved and not derivable), or None."""
+        if cls.derivable or artifact_path(cls.name, META) in run.manifest().get("artifacts", {}):
+            return None
+        how = f"run python -m {cls.job} --config <the run's config> first" if cls.job else "it is fitted by bench.retrieval only"
+        return f"{artifact_path(cls.name, META)} is not in {run.uri}: {how}"
+
+    @classmethod
     def load(cls, run: RunDir, cfg: RetrievalConfig | None = None, users: bool = True) -> "Retriever":
         """A saved retriever; ``cfg`` (runtime settings) defaults to the one it was saved with.
 
@@ -230,9 +238,8 @@ class Retriever(ABC):
             r = cls(cfg).fit(training_data(run))
             r.index_users(all_users(run))
             return r
-        if artifact_path(cls.name, META) not in run.manifest().get("artifacts", {}):
-            how = f"run python -m {cls.job} --config <the run's config> first" if cls.job else "it is fitted by bench.retrieval only"
-            raise ArtifactError(f"{artifact_path(cls.name, META)} is not in {run.uri}: {how}")
+        if (missing := cls.missing_from(run)) is not None:
+            raise ArtifactError(missing)
         meta = run.read_json(artifact_path(cls.name, META))
         r = cls(cfg or RetrievalConfig.model_validate(meta["config"]))
         r.n_topics = int(meta["n_topics"])
