@@ -13,6 +13,10 @@ table and plot into the run's reports/, prints the table and ends with one JSON 
 at the held-out size per bucket and method. ``--stage validation`` scores seeds carved from
 the training part instead (for tuning; the test seeds stay unseen). On synthetic it also times
 the in-process ``AudienceExpander`` (100-seed lists, 1,000-user audiences).
+``--set expansion.user_vectors=multi_interest`` (or another vector retriever) runs that
+retriever's batch job on the run first, then the protocol on its user vectors (a user scores the
+max over its vectors) instead of the pooled embedding; once both have run (same stage), it
+prints each method against itself on the pooled embedding, paired over the same lists and splits.
 
 Speed (random unit vectors, said so in the output):
 
@@ -100,8 +104,50 @@ def _expander_latency(cfg, run, n_requests: int = 200, seeds: int = 100, k: int 
         t = time.perf_counter()
         ex.expand(rng.choice(members, size=seeds, replace=False).tolist(), k=k, seed=i)
         ms.append((time.perf_counter() - t) * 1000)
-    return {"requests": n_requests, "seeds": seeds, "k": k, "users": len(ex.vectors), "load_s": round(load_s, 1),
+    return {"requests": n_requests, "seeds": seeds, "k": k, "users": ex.n_users, "load_s": round(load_s, 1),
             "p50_ms": round(float(np.percentile(ms, 50)), 1), "p99_ms": round(float(np.percentile(ms, 99)), 1)}
+
+
+def _user_vectors_job(cfg, run) -> None:
+    """With ``expansion.user_vectors`` naming a retriever, run its batch job on this run first
+    (incremental: users whose history and model are unchanged keep their vectors)."""
+    import importlib
+
+    from ray_jobs.common import StepTimer
+    from reco.expansion.user_vectors import POOLED
+    from reco.retrieval.base import retriever_class
+
+    name = cfg.expansion.user_vectors
+    if name == POOLED:
+        return
+    cls = retriever_class(name)
+    if not cls.job:
+        raise SystemExit(f"expansion.user_vectors={name!r}: no batch job writes that retriever's user vectors")
+    with StepTimer(f"{name} user vectors ({cls.job})"):
+        importlib.import_module(cls.job).run(cfg, run)
+
+
+def _against_pooled(cfg, run) -> dict | None:
+    """Keep this protocol's rows per user-vector source; with a retriever's vectors, each method
+    against the same method on the pooled embedding, paired over the same lists and splits (the
+    splits depend on the list and split number only, so both runs held out the same seeds)."""
+    import pandas as pd
+
+    from reco.expansion.protocol import against_best_other
+    from reco.expansion.user_vectors import POOLED
+
+    name, stage = cfg.expansion.user_vectors, cfg.expansion.protocol.stage
+    rows = run.read_table("metrics/expansion_rows.parquet")
+    run.write_table(f"metrics/expansion_rows_{stage}_{name}.parquet", rows, step="bench.expansion")
+    pooled_rel = f"metrics/expansion_rows_{stage}_{POOLED}.parquet"
+    if name == POOLED or pooled_rel not in run.manifest().get("artifacts", {}):
+        return None
+    mine, pooled = rows.to_pandas(), run.read_table(pooled_rel).to_pandas()
+    out = {}
+    for method in ("blend", "density", "classifier"):
+        both = pd.concat([mine[mine.method == method].assign(method=name), pooled[pooled.method == method].assign(method=POOLED)])
+        out[method] = against_best_other(both, method=name)
+    return out
 
 
 def quality(args) -> dict:
@@ -130,14 +176,22 @@ def quality(args) -> dict:
             with StepTimer(name):
                 steps[name](cfg, run)
     _write_seed_lists(cfg, run, args.data, defs)
+    _user_vectors_job(cfg, run)
     with StepTimer("expansion protocol") as t:
         result = evaluate.expansion_evaluation(cfg, run)
     print(f"\nAudience expansion on {args.data} ({result['meta']['lists']} lists, {cfg.expansion.protocol.splits} splits, "
-          f"stage {args.stage}, {t.seconds:.0f}s); report: {run.path('reports/expansion.md')}\n")
+          f"stage {args.stage}, user vectors {cfg.expansion.user_vectors}, {t.seconds:.0f}s); report: {run.path('reports/expansion.md')}\n")
     print("\n".join(table_lines(result["buckets"], markdown=False)))
     print("\nBlend against the best other method, recall at |H|, paired over lists:")
     print("\n".join(f"  {x}" for x in comparison_lines(result["blend_vs_best"])))
-    out = {"data": args.data, "recall_at_holdout": result["recall_at_holdout"], "blend_vs_best": result["blend_vs_best"]}
+    out = {"data": args.data, "user_vectors": cfg.expansion.user_vectors, "recall_at_holdout": result["recall_at_holdout"],
+           "blend_vs_best": result["blend_vs_best"]}
+    if (versus := _against_pooled(cfg, run)) is not None:
+        print(f"\n{cfg.expansion.user_vectors} user vectors against the pooled embedding, recall at |H|, paired over lists:")
+        for method, by_bucket in versus.items():
+            for bucket, v in by_bucket.items():
+                print(f"  {method:<10} {bucket:<7} {v['diff']:+.4f} ± {v['paired_se']:.4f} (z {v['z']:+.2f}): {v['verdict']}")
+        out["vs_pooled"] = versus
     if args.data == "synthetic" and args.stage == "test":
         lat = _expander_latency(cfg, run)
         print(f"AudienceExpander (in-process, blend): {lat['requests']} requests of {lat['seeds']} seeds, k={lat['k']}, "
@@ -165,7 +219,7 @@ def _fit_random(cfg, ids, x, lists):
     lsh = Hyperplanes.for_users(x.shape[1], len(ids), cfg.expansion.density, x.mean(axis=0))
     users = sum(region_counts(lsh.codes(x[s:s + 65536]), lsh.n_regions) for s in range(0, len(x), 65536))
     pool = np.sort(np.random.default_rng(1).choice(len(ids), size=min(len(ids), 20_000), replace=False))
-    return fit_list_models(lists, VectorLookup(ids, x), pool, lsh, users, len(ids), cfg.expansion)
+    return fit_list_models(lists, VectorLookup.of(ids, x), pool, lsh, users, cfg.expansion)
 
 
 def _single_process(models, ids, x, k: int, depth: int, batch: int) -> pa.Table:

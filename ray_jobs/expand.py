@@ -3,11 +3,13 @@
 1. Seed lists: ``expansion.seed_lists`` (Parquet or JSON lines of seed_list_id, user_id raw),
    or, on a synthetic run without one, lists drawn from the planted communities. Unknown ids
    are counted, duplicates dropped, lists below ``expansion.min_seeds`` rejected (reported).
-2. Fit (driver): the seeds' and a background pool's embeddings are gathered with Ray Data,
-   hyperplanes drawn through the pool's mean, users per region counted in a Ray Data pass,
+2. Fit (driver): the seeds' and a background pool's vectors are gathered with Ray Data (the
+   spine's pooled embedding, or the retriever named by ``expansion.user_vectors``: one or
+   several vectors per user, reco.expansion.user_vectors), hyperplanes drawn through the
+   pool's mean, vectors per region counted in a Ray Data pass,
    then each list's density table and affinity classifier fitted; the bundle is written to
    ``models/expansion.npz`` (and the sparse tables to ``expansion/density_tables.parquet``).
-3. Score: ``map_batches`` over the user-embedding table on an actor pool, each actor holding
+3. Score: ``map_batches`` over the user-vector table on an actor pool, each actor holding
    every list's representation; each batch yields each list's top-K by density and by the
    classifier; a group-by per list merges them into the global top-K and blends them.
 4. Write ``audiences/`` (seed_list_id, user_id raw, score, rank, source) and
@@ -24,7 +26,6 @@ import ray
 
 from ray_jobs.common import StepTimer, job_main, read_artifact, write_artifact
 from reco.config import Config
-from reco.embeddings import USERS_ARTIFACT, vectors_of
 from reco.errors import DataError
 from reco.expansion.affinity_classifier import background_size
 from reco.expansion.blend import top_depth
@@ -33,6 +34,7 @@ from reco.expansion.list_models import ARTIFACT, VectorLookup, fit_list_models
 from reco.expansion.region_density import Hyperplanes, region_counts
 from reco.expansion.scoring import AudienceBatchScorer, audiences_from_candidates
 from reco.expansion.seed_lists import LIST_TRUTH_ARTIFACT, SEED_LISTS_ARTIFACT, lists_table, read_seed_table, resolve
+from reco.expansion.user_vectors import VectorSets, check_source, vector_columns
 from reco.run_dir import RunDir
 from reco.vocab import Vocabulary
 
@@ -73,8 +75,8 @@ def _select(batch: pa.Table, ids: np.ndarray) -> pa.Table:
     return batch.filter(pa.array(np.isin(batch.column("user_id").to_numpy(), ids)))
 
 
-def _count_regions(batch: pa.Table, lsh: Hyperplanes) -> pa.Table:
-    counts = region_counts(lsh.codes(vectors_of(batch)), lsh.n_regions)
+def _count_regions(batch: pa.Table, lsh: Hyperplanes, max_vectors: int) -> pa.Table:
+    counts = region_counts(lsh.codes(VectorSets.from_table(batch, max_vectors).valid()), lsh.n_regions)
     return pa.table({"counts": [counts.ravel()]})
 
 
@@ -90,18 +92,23 @@ def _collect(ds: ray.data.Dataset) -> pa.Table:
 
 
 def fit(cfg: Config, run: RunDir, users_ds: ray.data.Dataset, lists, embedded: np.ndarray):
-    """Gather seeds and a background pool, count users per region, fit every list (driver)."""
+    """Gather seeds and a background pool, count vectors per region, fit every list (driver).
+
+    The planes are chosen for the number of vectors, estimated from the pool's vectors per user.
+    """
     ex = cfg.expansion
     rng = np.random.default_rng([ex.classifier.seed, 0xB6])
     pool_size = min(len(embedded), max(POOL_SIZE, 2 * max(background_size(len(s.users), ex.classifier) for s in lists)))
     pool = np.sort(rng.choice(embedded, size=pool_size, replace=False))
     needed = np.union1d(pool, np.concatenate([s.users for s in lists]))
     gathered = _collect(users_ds.map_batches(_select, batch_format="pyarrow", fn_kwargs={"ids": needed}))
-    lookup = VectorLookup.of(gathered.column("user_id").to_numpy(), vectors_of(gathered))
-    lsh = Hyperplanes.for_users(lookup.vectors.shape[1], len(embedded), ex.density, lookup(pool).mean(axis=0))
-    counts = _collect(users_ds.map_batches(_count_regions, batch_format="pyarrow", batch_size=ex.job.batch_size, fn_kwargs={"lsh": lsh}))
+    lookup = VectorLookup.of(gathered.column("user_id").to_numpy(), VectorSets.from_table(gathered, ex.max_vectors))
+    pool_vectors = lookup(pool)
+    n_vectors = int(round(len(embedded) * len(pool_vectors) / len(pool)))
+    lsh = Hyperplanes.for_users(lookup.dim, n_vectors, ex.density, pool_vectors.mean(axis=0))
+    counts = _collect(users_ds.map_batches(_count_regions, batch_format="pyarrow", batch_size=ex.job.batch_size, fn_kwargs={"lsh": lsh, "max_vectors": ex.max_vectors}))
     region_users = np.sum(np.stack(counts.column("counts").to_numpy(zero_copy_only=False)), axis=0).reshape(lsh.repetitions, lsh.n_regions)
-    return fit_list_models(lists, lookup, pool, lsh, region_users, len(embedded), ex)
+    return fit_list_models(lists, lookup, pool, lsh, region_users, ex)
 
 
 def score(cfg: Config, run: RunDir, users_ds: ray.data.Dataset, shares: np.ndarray) -> pa.Table:
@@ -109,7 +116,8 @@ def score(cfg: Config, run: RunDir, users_ds: ray.data.Dataset, shares: np.ndarr
     job, k = cfg.expansion.job, cfg.expansion.audience_size
     depth = top_depth(cfg.expansion.blend, k)
     candidates = users_ds.map_batches(
-        AudienceBatchScorer, fn_constructor_kwargs={"run_uri": run.uri, "depth": depth, "faults": cfg.faults.model_dump()},
+        AudienceBatchScorer, fn_constructor_kwargs={"run_uri": run.uri, "depth": depth, "faults": cfg.faults.model_dump(),
+                                                      "max_vectors": cfg.expansion.max_vectors},
         batch_size=job.batch_size,
         batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=job.actors), num_cpus=job.cpus_per_actor,
     )
@@ -126,14 +134,16 @@ def run(cfg: Config, run: RunDir) -> dict:
         log.info("no seed lists: set expansion.seed_lists to a Parquet or JSON lines file to expand")
         return {"step": STEP, "skipped": "no seed lists (expansion.seed_lists is not set and the run has no planted truth)"}
     table, source, truth = found
-    embedded = np.sort(run.read_table(USERS_ARTIFACT, columns=["user_id"]).column("user_id").to_numpy())
+    vectors_rel = check_source(ex.user_vectors, run.manifest().get("artifacts", {}))
+    embedded = np.sort(run.read_table(vectors_rel, columns=["user_id"]).column("user_id").to_numpy())
     resolved = resolve(table, users, ex.min_seeds, source, embedded)
     record_truth(run, truth)
     lists = resolved.accepted
     log.info("%d seed list(s) from %s (%d rejected, %d unknown ids)", len(lists), source, len(resolved.rejected),
              resolved.summary()["unknown_ids"])
     run.write_table(SEED_LISTS_ARTIFACT, lists_table([(s.list_id, s.users) for s in lists], users), step=STEP, meta={"source": source})
-    users_ds = read_artifact(run, USERS_ARTIFACT)
+    log.info("user vectors: %s (%s)", ex.user_vectors, vectors_rel)
+    users_ds = read_artifact(run, vectors_rel).select_columns(vector_columns(ex.user_vectors))
     with StepTimer(f"fit {len(lists)} list(s): density tables and classifiers") as t_fit:
         models = fit(cfg, run, users_ds, lists, embedded)
     run.write_bytes(ARTIFACT, models.to_bytes(), step=STEP, rows=len(lists))
@@ -153,7 +163,7 @@ def run(cfg: Config, run: RunDir) -> dict:
     sources = audiences.group_by(["seed_list_id", "source"]).aggregate([("rank", "count")]).to_pandas()
     summary = {
         "step": STEP, "source": source, "lists": resolved.summary(), "users": int(len(embedded)), "audience_rows": rows,
-        "k": ex.audience_size, "planes": models.lsh.n_planes, "repetitions": models.lsh.repetitions,
+        "k": ex.audience_size, "user_vectors": ex.user_vectors, "vectors": int(models.region_users[0].sum()), "planes": models.lsh.n_planes, "repetitions": models.lsh.repetitions,
         "fit_seconds": t_fit.seconds, "score_seconds": t_score.seconds,
         "user_list_pairs_per_second": len(embedded) * len(lists) / max(t_score.seconds, 1e-9),
         "sources": {name: dict(zip(g["source"], g["rank_count"].astype(int).tolist())) for name, g in sources.groupby("seed_list_id")},

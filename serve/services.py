@@ -40,7 +40,7 @@ class ExpansionService:
         run = RunDir(s.run_dir)
         self.expander = AudienceExpander(s.run_dir, run_config(run).expansion)
         self.audiences = run.read_table(AUDIENCES) if AUDIENCES in run.manifest().get("artifacts", {}) else None
-        log.info("expansion ready: %d users, %s batch audience rows", len(self.expander.vectors),
+        log.info("expansion ready: %d users, %s batch audience rows", self.expander.n_users,
                  0 if self.audiences is None else self.audiences.num_rows)
 
     def expand(self, seed_ids: list[str], k: int, method: str) -> dict[str, Any]:

@@ -125,6 +125,11 @@ class ExpansionConfig(StrictModel):
     seed_lists: str | None = Field(None, description="Parquet or JSON lines of (seed_list_id, user_id raw); None: from a synthetic run's truth, else skip.")
     min_seeds: int = Field(5, ge=1, description="Lists with fewer known seeds are rejected (the others go on).")
     audience_size: int = Field(1000, ge=1, description="Users returned per list by the expand job.")
+    user_vectors: str = Field("embedding", description="Whose user vectors the methods read: 'embedding' (the spine's pooled "
+                              "vector) or a vector retriever saved in the run (multi_interest, sequence_tower, two_tower, mf); "
+                              "a user with several vectors scores the max over them.")
+    max_vectors: int = Field(10, ge=1, description="A user's most important vectors kept at most (multi-interest users hold "
+                             "up to ~100 clusters; Last.fm validation: 10 beat 3 and 1).")
     buckets: SizeBuckets = SizeBuckets()
     density: DensityConfig = DensityConfig()
     classifier: ClassifierConfig = ClassifierConfig()

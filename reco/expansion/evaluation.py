@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from reco.embeddings import USERS_ARTIFACT, vectors_of
 from reco.expansion.config import ExpansionConfig
 from reco.expansion.protocol import EvalList, UserSpace, evaluate_split
 from reco.expansion.seed_lists import LIST_TRUTH_ARTIFACT, SEED_LISTS_ARTIFACT
+from reco.expansion.user_vectors import VectorSets, read_user_vectors
 from reco.run_dir import RunDir
 
 
@@ -25,13 +25,13 @@ def has_seed_lists(run: RunDir) -> bool:
 
 
 def load_space(run: RunDir, cfg: ExpansionConfig) -> tuple[UserSpace, np.ndarray]:
-    """The user space of a run and the dense user id at each position."""
-    users = run.read_table(USERS_ARTIFACT)
+    """The user space of a run (``expansion.user_vectors``' vectors) and the dense user id at each position."""
+    users = read_user_vectors(run, cfg.user_vectors)
     ids = users.column("user_id").to_numpy()
     vocab = run.read_table("vocab/users.parquet", columns=["user_id", "count"])
     counts = np.zeros(int(max(ids.max(), vocab.column("user_id").to_numpy().max())) + 1, dtype=np.int64)
     counts[vocab.column("user_id").to_numpy()] = vocab.column("count").to_numpy()
-    return UserSpace.build(vectors_of(users), counts[ids], cfg), ids
+    return UserSpace.build(VectorSets.from_table(users, cfg.max_vectors), counts[ids], cfg), ids
 
 
 def _positions(table: pa.Table, raw_to_pos: dict[str, int]) -> dict[str, np.ndarray]:

@@ -15,11 +15,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import faiss
 import numpy as np
 import pyarrow as pa
 from threadpoolctl import ThreadpoolController
 
-from reco.embeddings import USERS_ARTIFACT, vectors_of
 from reco.errors import DataError
 from reco.expansion import baselines
 from reco.expansion.affinity_classifier import background_size, fit_classifier, mlp_scores, sample_background
@@ -27,6 +27,7 @@ from reco.expansion.blend import SOURCES, blend, density_share, position_scores,
 from reco.expansion.config import ExpansionConfig
 from reco.expansion.region_density import Hyperplanes, density_table, flat_regions, region_counts, smoothing, voting_table
 from reco.expansion.topk import top_k
+from reco.expansion.user_vectors import POOLED, VectorSets, read_user_vectors
 from reco.index import from_bytes
 from reco.run_dir import RunDir
 
@@ -54,18 +55,20 @@ class AudienceExpander:
     def __init__(self, run_uri: str, cfg: ExpansionConfig | None = None):
         self.cfg = cfg or ExpansionConfig()
         run = RunDir(run_uri)
-        users = run.read_table(USERS_ARTIFACT)
+        users = read_user_vectors(run, self.cfg.user_vectors)
         dense = users.column("user_id").to_numpy()
-        self.vectors = np.ascontiguousarray(vectors_of(users), dtype=np.float32)
+        self.sets = VectorSets.from_table(users, self.cfg.max_vectors)
+        self.slots = np.ascontiguousarray(self.sets.flat(), dtype=np.float32)  # (users * m, d), padding masked
         vocab = run.read_table("vocab/users.parquet", columns=["user_id", "raw_id", "count"])
         by_dense = dict(zip(vocab.column("user_id").to_numpy().tolist(), zip(vocab.column("raw_id").to_pylist(), vocab.column("count").to_numpy().tolist())))
         self.raw_ids = np.asarray([by_dense[int(u)][0] for u in dense], dtype=object)
         self.activity = np.asarray([by_dense[int(u)][1] for u in dense], dtype=np.float64)
         self.position = {r: i for i, r in enumerate(self.raw_ids.tolist())}
-        self.lsh = Hyperplanes.for_users(self.vectors.shape[1], len(dense), self.cfg.density, self.vectors.mean(axis=0))
-        self.codes = self.lsh.codes(self.vectors)
-        self.flat_regions = flat_regions(self.codes, self.lsh.n_regions)  # (users, m) into a flattened table
-        self.region_users = region_counts(self.codes, self.lsh.n_regions)
+        valid = self.sets.valid()
+        self.lsh = Hyperplanes.for_users(self.sets.dim, len(valid), self.cfg.density, valid.mean(axis=0))
+        self.codes = self.lsh.codes(self.slots)  # (slots, repetitions)
+        self.flat_regions = flat_regions(self.codes, self.lsh.n_regions)  # into a flattened (repetitions, regions) table
+        self.region_users = region_counts(self.codes[self.sets.mask.ravel()], self.lsh.n_regions)
         r = self.cfg.request
         self.request_classifier = self.cfg.classifier.model_copy(update={
             "max_epochs": r.max_steps, "max_background": r.max_background, "refit": r.refit,
@@ -74,8 +77,20 @@ class AudienceExpander:
         self.index, self.index_positions = self._index(run, dense)
         self._blas = ThreadpoolController()
 
+    @property
+    def n_users(self) -> int:
+        return self.sets.n
+
     def _index(self, run: RunDir, dense: np.ndarray):
-        """The run's faiss user index and, per index slot, the user's position here."""
+        """A faiss index of the user vectors and, per index slot, the user's position here.
+
+        The pooled embedding has the run's index; a retriever's vectors (several per user, maybe)
+        get an exact inner-product index over every vector slot, built here.
+        """
+        if self.cfg.user_vectors != POOLED:
+            index = faiss.IndexFlatIP(self.sets.dim)
+            index.add(self.slots)
+            return index, np.repeat(np.arange(len(dense)), self.sets.per_user)
         index = from_bytes(run.read_bytes("index/users.faiss"))
         slot_ids = run.read_table("index/users_ids.parquet").column("user_id").to_numpy()
         pos_of = np.full(int(max(dense.max(), slot_ids.max())) + 1, -1, dtype=np.int64)
@@ -98,34 +113,35 @@ class AudienceExpander:
     def scores(self, seeds: np.ndarray, method: str, rng: np.random.Generator, k: int | None = None) -> np.ndarray:
         """A score per user (seeds at -inf) for one single method (``k``: the audience size, for centroid's search)."""
         if method in ("density", "voting"):
-            seed_codes = self.codes[seeds]
+            seed_codes = self.codes.reshape(self.n_users, self.sets.per_user, -1)[seeds][self.sets.mask[seeds]]
             if method == "density":
-                alpha, beta = smoothing(self.cfg.density, len(seeds), len(self.vectors))
+                alpha, beta = smoothing(self.cfg.density, len(seed_codes), int(self.region_users[0].sum()))
                 table = density_table(seed_codes, self.region_users, alpha, beta, self.cfg.density.min_region_users)
             else:
                 table = voting_table(seed_codes, self.region_users, self.cfg.density.min_region_users)
-            s = table.ravel()[self.flat_regions].mean(axis=1)
+            s = self.sets.best(table.ravel()[self.flat_regions].mean(axis=1))
         elif method in ("classifier", "logreg"):
             bg = sample_background(self.all_positions, seeds, background_size(len(seeds), self.request_classifier), rng)
+            pos, neg = self.sets.valid(seeds), self.sets.valid(bg)
             if method == "classifier":
-                s = mlp_scores(fit_classifier(self.vectors[seeds], self.vectors[bg], self.request_classifier), self.vectors).astype(np.float64)
+                s = self.sets.best(mlp_scores(fit_classifier(pos, neg, self.request_classifier), self.slots).astype(np.float64))
             else:
-                s = baselines.logreg_scores(*baselines.fit_logreg(self.vectors[seeds], self.vectors[bg]), self.vectors)
+                s = self.sets.best(baselines.logreg_scores(*baselines.fit_logreg(pos, neg), self.slots))
         elif method == "centroid":
             s = self._centroid(seeds, k or self.cfg.audience_size)
         elif method == "most_active":
             s = baselines.most_active_scores(self.activity).copy()
         elif method == "random":
-            s = baselines.random_scores(len(self.vectors), rng)
+            s = baselines.random_scores(self.n_users, rng)
         else:
             raise DataError(f"unknown expansion method {method!r}; expected one of {', '.join(METHODS)}")
         s[seeds] = -np.inf
         return s
 
     def _centroid(self, seeds: np.ndarray, k: int) -> np.ndarray:
-        slots, sims = baselines.centroid_neighbours(self.index, self.vectors[seeds], k + len(seeds))
-        s = np.full(len(self.vectors), -np.inf)
-        s[self.index_positions[slots]] = sims
+        slots, sims = baselines.centroid_neighbours(self.index, self.sets.valid(seeds), (k + len(seeds)) * self.sets.per_user)
+        s = np.full(self.n_users, -np.inf)
+        np.maximum.at(s, self.index_positions[slots], sims)  # a user's best vector
         return s
 
     def expand(self, seed_ids: Sequence[str], k: int | None = None, method: str = "blend", seed: int = 0) -> Expansion:

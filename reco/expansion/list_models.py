@@ -21,6 +21,7 @@ from reco.expansion.blend import density_share
 from reco.expansion.config import ExpansionConfig
 from reco.expansion.region_density import Hyperplanes, SparseTable, dense_from_sparse, smoothing, sparse_table
 from reco.expansion.seed_lists import SeedList
+from reco.expansion.user_vectors import VectorSets
 
 ARTIFACT = "models/expansion.npz"
 
@@ -32,21 +33,29 @@ def list_seed(list_id: str) -> int:
 
 @dataclass(frozen=True)
 class VectorLookup:
-    """Embeddings of a subset of users (seeds and background), looked up by dense id."""
+    """The vectors of a subset of users (seeds and background), looked up by dense id.
+
+    Calling it returns the real vectors of the users asked for, one row per vector (a user with
+    several interests gives several rows: the classifier learns from each of them).
+    """
 
     ids: np.ndarray  # sorted
-    vectors: np.ndarray
+    sets: VectorSets
 
     @classmethod
-    def of(cls, ids: np.ndarray, vectors: np.ndarray) -> "VectorLookup":
+    def of(cls, ids: np.ndarray, vectors: VectorSets | np.ndarray) -> "VectorLookup":
         order = np.argsort(ids)
-        return cls(np.asarray(ids)[order], np.asarray(vectors, np.float32)[order])
+        return cls(np.asarray(ids)[order], VectorSets.of(vectors).take(order))
+
+    @property
+    def dim(self) -> int:
+        return self.sets.dim
 
     def __call__(self, query: np.ndarray) -> np.ndarray:
         pos = np.searchsorted(self.ids, query)
         if len(query) and (pos.max() >= len(self.ids) or not np.array_equal(self.ids[pos], query)):
-            raise ArtifactError("an embedding needed for a seed list is missing from the gathered users")
-        return self.vectors[pos]
+            raise ArtifactError("a user vector needed for a seed list is missing from the gathered users")
+        return self.sets.valid(pos)
 
 
 @dataclass(frozen=True)
@@ -109,12 +118,17 @@ class ListModels:
 
 
 def fit_list_models(lists: list[SeedList], vectors_of: Callable[[np.ndarray], np.ndarray], background_pool: np.ndarray,
-                    lsh: Hyperplanes, region_users: np.ndarray, n_users: int, cfg: ExpansionConfig) -> ListModels:
-    """Fit density tables and classifiers for every list (seeds and pool looked up by ``vectors_of``)."""
+                    lsh: Hyperplanes, region_users: np.ndarray, cfg: ExpansionConfig) -> ListModels:
+    """Fit density tables and classifiers for every list (seeds and pool looked up by ``vectors_of``).
+
+    The smoothing prior is the seeds' share of all vectors (``region_users`` counts every vector
+    once per repetition); with one vector per user, the seeds' share of users.
+    """
     tables, clfs = [], []
+    n_vectors = int(np.asarray(region_users)[0].sum())
     for s in lists:
         seed_vecs = vectors_of(s.users)
-        alpha, beta = smoothing(cfg.density, len(s.users), n_users)
+        alpha, beta = smoothing(cfg.density, len(seed_vecs), n_vectors)
         tables.append(sparse_table(lsh.codes(seed_vecs), region_users, alpha, beta, cfg.density.min_region_users))
         rng = np.random.default_rng([cfg.classifier.seed, list_seed(s.list_id)])
         bg = sample_background(background_pool, s.users, background_size(len(s.users), cfg.classifier), rng)

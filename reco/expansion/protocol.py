@@ -36,6 +36,7 @@ from reco.expansion.config import BUCKETS, ExpansionConfig
 from reco.expansion.list_models import list_seed
 from reco.expansion.region_density import Hyperplanes, density_table, region_counts, score_users, smoothing, voting_table
 from reco.expansion.topk import top_k
+from reco.expansion.user_vectors import VectorSets
 
 log = logging.getLogger(__name__)
 
@@ -52,27 +53,35 @@ class EvalList:
 
 @dataclass(frozen=True)
 class UserSpace:
-    """Everything the methods share across lists: vectors, activity, LSH codes, a faiss index."""
+    """Everything the methods share across lists: each user's vectors (one or several), activity,
+    LSH codes and a faiss index over every vector slot (reco.expansion.user_vectors)."""
 
-    vectors: np.ndarray
+    sets: VectorSets
     activity: np.ndarray
     lsh: Hyperplanes
-    codes: np.ndarray
-    region_users: np.ndarray
+    codes: np.ndarray  # (n * m, repetitions): every slot's regions
+    region_users: np.ndarray  # vectors per region (padding not counted)
     index: faiss.Index
 
     @property
     def n(self) -> int:
-        return len(self.vectors)
+        return self.sets.n
 
     @classmethod
-    def build(cls, vectors: np.ndarray, activity: np.ndarray, cfg: ExpansionConfig) -> "UserSpace":
-        x = np.ascontiguousarray(vectors, dtype=np.float32)
-        lsh = Hyperplanes.for_users(x.shape[1], len(x), cfg.density, x.mean(axis=0))
-        codes = lsh.codes(x)
-        index = faiss.IndexFlatIP(x.shape[1])
-        index.add(x)
-        return cls(x, np.asarray(activity), lsh, codes, region_counts(codes, lsh.n_regions), index)
+    def build(cls, vectors: VectorSets | np.ndarray, activity: np.ndarray, cfg: ExpansionConfig) -> "UserSpace":
+        sets = VectorSets.of(vectors)
+        flat = np.ascontiguousarray(sets.flat(), dtype=np.float32)
+        valid = sets.valid()
+        lsh = Hyperplanes.for_users(sets.dim, len(valid), cfg.density, valid.mean(axis=0))
+        codes = lsh.codes(flat)
+        index = faiss.IndexFlatIP(sets.dim)
+        index.add(flat)
+        return cls(sets, np.asarray(activity), lsh, codes, region_counts(codes[sets.mask.ravel()], lsh.n_regions), index)
+
+    def seed_codes(self, seeds: np.ndarray) -> np.ndarray:
+        """The regions of the seeds' real vectors (one row per vector)."""
+        m = self.sets.per_user
+        return self.codes.reshape(self.n, m, -1)[seeds][self.sets.mask[seeds]]
 
 
 def method_scores(space: UserSpace, seeds: np.ndarray, methods: list[str], cfg: ExpansionConfig,
@@ -80,22 +89,24 @@ def method_scores(space: UserSpace, seeds: np.ndarray, methods: list[str], cfg: 
     """A score per user for each method, expanding from ``seeds`` (positions); seeds get -inf."""
     need = set(methods) | ({"density", "classifier"} if "blend" in methods else set())
     out: dict[str, np.ndarray] = {}
-    seed_codes = space.codes[seeds]
+    sets = space.sets
+    seed_codes = space.seed_codes(seeds)
     if "density" in need:
-        alpha, beta = smoothing(cfg.density, len(seeds), space.n)
-        out["density"] = score_users(space.codes, density_table(seed_codes, space.region_users, alpha, beta, cfg.density.min_region_users))
+        alpha, beta = smoothing(cfg.density, len(seed_codes), sets.count())
+        table = density_table(seed_codes, space.region_users, alpha, beta, cfg.density.min_region_users)
+        out["density"] = sets.best(score_users(space.codes, table))
     if "voting" in need:
-        out["voting"] = score_users(space.codes, voting_table(seed_codes, space.region_users, cfg.density.min_region_users))
+        out["voting"] = sets.best(score_users(space.codes, voting_table(seed_codes, space.region_users, cfg.density.min_region_users)))
     if need & {"classifier", "logreg"}:
         bg = sample_background(np.arange(space.n), seeds, background_size(len(seeds), cfg.classifier), rng)
         if "classifier" in need:
-            w = fit_classifier(space.vectors[seeds], space.vectors[bg], cfg.classifier, seed=seed)
-            out["classifier"] = mlp_scores(w, space.vectors).astype(np.float64)
+            w = fit_classifier(sets.valid(seeds), sets.valid(bg), cfg.classifier, seed=seed)
+            out["classifier"] = sets.best(mlp_scores(w, sets.flat()).astype(np.float64))
         if "logreg" in need:
-            coef, b = fit_logreg(space.vectors[seeds], space.vectors[bg], seed=seed)
-            out["logreg"] = logreg_scores(coef, b, space.vectors)
+            coef, b = fit_logreg(sets.valid(seeds), sets.valid(bg), seed=seed)
+            out["logreg"] = sets.best(logreg_scores(coef, b, sets.flat()))
     if "centroid" in need:
-        out["centroid"] = centroid_scores(space.index, space.vectors[seeds])
+        out["centroid"] = sets.best(centroid_scores(space.index, sets.valid(seeds)))
     if "most_active" in need:
         out["most_active"] = most_active_scores(space.activity)
     if "random" in need:

@@ -19,6 +19,7 @@ from reco.expansion.fixed_point import user_grid
 from reco.expansion.list_models import ARTIFACT, ListModels
 from reco.expansion.region_density import SparseListScorer
 from reco.expansion.topk import batch_top_k, exclude_seeds, merge_top_k, top_k
+from reco.expansion.user_vectors import VectorSets
 
 METHODS = ("density", "classifier")
 CANDIDATE_SCHEMA = pa.schema([("list_pos", pa.int64()), ("method", pa.int8()), ("user_id", pa.int64()), ("score", pa.float64())])
@@ -35,21 +36,23 @@ class ListScorer:
         self.classifiers = models.stacked()
         self.chunk = chunk
 
-    def scores(self, user_ids: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(density, classifier), each (L, B) float64."""
+    def scores(self, user_ids: np.ndarray, vectors: VectorSets | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(density, classifier), each (L, B) float64; a user with several vectors scores its best one."""
+        sets = VectorSets.of(vectors)
         n_lists = len(self.models.list_ids)
         dens = np.empty((n_lists, len(user_ids)))
         clf = np.empty((n_lists, len(user_ids)))
         for start in range(0, len(user_ids), self.chunk):
             part = slice(start, start + self.chunk)
-            v = vectors[part]
-            dens[:, part] = self.density.scores(self.models.lsh.codes(v))
-            clf[:, part] = self.classifiers.logits(user_grid(v))
+            chunk = sets.take(part)
+            v = chunk.flat()
+            dens[:, part] = chunk.best(self.density.scores(self.models.lsh.codes(v)))
+            clf[:, part] = chunk.best(self.classifiers.logits(user_grid(v)))
         for s in (dens, clf):
             exclude_seeds(s, user_ids, self.models.seed_list, self.models.seed_user)
         return dens, clf
 
-    def candidates(self, user_ids: np.ndarray, vectors: np.ndarray, k: int) -> pa.Table:
+    def candidates(self, user_ids: np.ndarray, vectors: VectorSets | np.ndarray, k: int) -> pa.Table:
         """Each list's top-k of this batch by each method: (list_pos, method, user_id, score)."""
         parts = []
         for code, s in enumerate(self.scores(user_ids, vectors)):
@@ -82,7 +85,7 @@ def _blend_all(tops: dict[tuple[int, int], np.ndarray], shares: np.ndarray, k: i
     return pa.concat_tables(parts) if parts else AUDIENCE_SCHEMA.empty_table()
 
 
-def score_all_users(models: ListModels, user_ids: np.ndarray, vectors: np.ndarray, k: int, depth: int | None = None) -> pa.Table:
+def score_all_users(models: ListModels, user_ids: np.ndarray, vectors: VectorSets | np.ndarray, k: int, depth: int | None = None) -> pa.Table:
     """The single-process reference: every user scored at once, a global top-``depth``, the blend of k."""
     dens, clf = ListScorer(models).scores(np.asarray(user_ids, np.int64), vectors)
     tops = {}
@@ -93,24 +96,23 @@ def score_all_users(models: ListModels, user_ids: np.ndarray, vectors: np.ndarra
 
 
 class AudienceBatchScorer:
-    """Ray Data actor UDF: (user_id, embedding) batches -> candidate rows for every list.
+    """Ray Data actor UDF: batches of user vectors (reco.expansion.user_vectors) -> candidate rows for every list.
 
     Loads the list bundle from the run directory (checked against the manifest) once per actor;
     ``depth`` candidates per list and method (the blend's top-list length).
     """
 
-    def __init__(self, run_uri: str, depth: int, bundle: str = ARTIFACT, faults: dict | None = None):
+    def __init__(self, run_uri: str, depth: int, bundle: str = ARTIFACT, faults: dict | None = None, max_vectors: int | None = None):
         from reco.faults import FaultConfig
         from reco.run_dir import RunDir
 
         self.scorer = ListScorer(ListModels.from_bytes(RunDir(run_uri).read_bytes(bundle)))
-        self.k = depth
+        self.k, self.max_vectors = depth, max_vectors
         self.run_uri, self.faults = run_uri, FaultConfig(**(faults or {}))
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        from reco.embeddings import vectors_of
         from reco.faults import crash_once
 
         crash_once(self.faults, "expand.score", self.run_uri)  # fault-tolerance drills only (faults.crash_once)
 
-        return self.scorer.candidates(batch.column("user_id").to_numpy(), vectors_of(batch), self.k)
+        return self.scorer.candidates(batch.column("user_id").to_numpy(), VectorSets.from_table(batch, self.max_vectors), self.k)

@@ -12,8 +12,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ray_jobs import multi_interest, train_mf, train_sequence, train_two_tower
+from ray_jobs import expand, multi_interest, train_mf, train_sequence, train_two_tower
 from reco.config import load_config
+from reco.expansion.blend import top_depth
+from reco.expansion.list_models import ARTIFACT, ListModels
+from reco.expansion.scoring import score_all_users
+from reco.expansion.seed_lists import LIST_TRUTH_ARTIFACT
+from reco.expansion.user_vectors import VectorSets
 from reco.retrieval.base import artifact_path, load_retriever
 from reco.run_dir import RunDir
 
@@ -92,6 +97,34 @@ def test_each_retriever_serves_the_recommend_route_over_http(built, serve_app):
             got = [x["item_id"] for x in body["items"]]
             assert body["retriever"] == name and body["fallback"] is False and len(got) == 5, name
             assert not set(got) & (seen | set(recent)), name
+
+
+@pytest.mark.parametrize("name", ["multi_interest", "two_tower"])
+def test_the_expand_job_reads_a_retrievers_user_vectors(built, name):
+    """expansion.user_vectors=<retriever>: the Ray Data job scores each user by its best vector,
+    exactly as the single-process scorer does, and its audiences are mostly the lists' planted
+    communities."""
+    cfg, run, _ = built
+    ecfg = load_config("configs/tiny.yaml", [f"run_dir={run.uri}", *SETTINGS, f"expansion.user_vectors={name}"])
+    summary = expand.run(ecfg, run)
+    metrics = run.read_json("metrics/expand.json")
+    table = run.read_table(artifact_path(name, "users"), columns=["user_id", "vectors", "vector_weights"])
+    sets = VectorSets.from_table(table, ecfg.expansion.max_vectors)  # each user's most important ones
+    assert metrics["user_vectors"] == name and summary["users"] == 600 and metrics["vectors"] == sets.count()
+    models = ListModels.from_bytes(run.read_bytes(ARTIFACT))
+    k = ecfg.expansion.audience_size
+    ref = score_all_users(models, table.column("user_id").to_numpy(), sets, k, top_depth(ecfg.expansion.blend, k)).to_pandas()
+    raw = dict(zip(*run.read_table("vocab/users.parquet", columns=["user_id", "raw_id"]).to_pydict().values()))
+    got = run.read_table("audiences").to_pandas()
+    want = [(models.list_ids[p], raw[u], r, s) for p, u, r, s in zip(ref.list_pos, ref.user_id, ref["rank"], ref.source)]
+    assert list(zip(got.seed_list_id, got.user_id, got["rank"], got.source)) == want
+    # Lists with at least k true members left outside the seeds (a whole-community list has none).
+    truth = run.read_table(LIST_TRUTH_ARTIFACT).to_pandas().groupby("seed_list_id").user_id.agg(set)
+    seeds = run.read_table("expansion/seed_lists.parquet").to_pandas().groupby("seed_list_id").user_id.agg(set)
+    left = {lid: truth[lid] - seeds[lid] for lid in truth.index if len(truth[lid] - seeds[lid]) >= k}
+    precision = np.mean([got[got.seed_list_id == lid].user_id.isin(members).mean() for lid, members in left.items()])
+    chance = np.mean([len(members) / (600 - len(seeds[lid])) for lid, members in left.items()])
+    assert len(left) >= 2 and precision > (0.7 if name == "multi_interest" else 1.5 * chance), (precision, chance)
 
 
 def test_a_rerun_re_embeds_only_users_with_new_engagements(built):

@@ -24,7 +24,7 @@ def fitted():
     lsh = Hyperplanes.for_users(16, 900, cfg.density, x.mean(axis=0))
     users = region_counts(lsh.codes(x), lsh.n_regions)
     lists = [SeedList(f"l{i}", np.sort(rng.choice(ids, size=n, replace=False)), n, 0, 0) for i, n in enumerate((12, 60, 250))]
-    models = fit_list_models(lists, VectorLookup.of(ids, x), ids, lsh, users, 900, cfg)
+    models = fit_list_models(lists, VectorLookup.of(ids, x), ids, lsh, users, cfg)
     return models, ids, x
 
 
