@@ -126,30 +126,42 @@ def _train(params: Params, data: Data, cfg: ClassifierConfig, steps: int,
     stop after ``patience`` steps without a better held-out loss. Returns (steps run, best
     step, best loss, best weights)."""
     beta1, beta2, eps = 0.9, 0.999, 1e-8
-    m = [np.zeros_like(p) for p in params]
-    v = [np.zeros_like(p) for p in params]
-    best = (float("inf"), 0, [p.copy() for p in params])
+    shapes = [p.shape for p in params]
+    flat = np.concatenate([p.ravel() for p in params])  # one buffer: Adam is a few array ops a step, not a few per layer
+    params = _views(flat, shapes)
+    m = np.zeros_like(flat)
+    v = np.zeros_like(flat)
+    best = (float("inf"), 0, flat.copy())
     step = 0
     for step in range(1, steps + 1):
-        grads = _gradients(params, data)
+        g = np.concatenate([x.ravel() for x in _gradients(params, data)])
         scale = cfg.lr * (1.0 - beta2**step) ** 0.5 / (1.0 - beta1**step)
-        for p, g, m_, v_ in zip(params, grads, m, v):
-            g += cfg.weight_decay * p
-            m_ *= beta1
-            m_ += (1.0 - beta1) * g
-            v_ *= beta2
-            v_ += (1.0 - beta2) * g * g
-            p -= scale * m_ / (np.sqrt(v_) + eps * (1.0 - beta2**step) ** 0.5)
+        g += cfg.weight_decay * flat
+        m *= beta1
+        m += (1.0 - beta1) * g
+        v *= beta2
+        v += (1.0 - beta2) * g * g
+        flat -= scale * m / (np.sqrt(v) + eps * (1.0 - beta2**step) ** 0.5)
         if val_data is None:
             continue
         val = balanced_loss(_logits(params, val_data[0]), val_data[1], val_data[2])
         if val < best[0] - 1e-6:
-            best = (val, step, [p.copy() for p in params])
+            best = (val, step, flat.copy())
         elif step - best[1] >= cfg.patience:
             break
     if val_data is None:
         return step, step, float("nan"), params
-    return step, best[1], best[0], best[2]
+    return step, best[1], best[0], _views(best[2], shapes)
+
+
+def _views(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> Params:
+    """The parameters as views into one flat buffer (updating the buffer updates them)."""
+    out, start = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        out.append(flat[start:start + size].reshape(shape))
+        start += size
+    return out
 
 
 def mlp_scores(w: MLPWeights, vectors: np.ndarray) -> np.ndarray:

@@ -34,29 +34,41 @@ def top_depth(cfg: BlendConfig, k: int) -> int:
 def blend(density_top: np.ndarray, classifier_top: np.ndarray, k: int, share: float) -> tuple[np.ndarray, np.ndarray]:
     """(user ids, source codes 0 both / 1 density / 2 classifier) of the blended top-k.
 
-    ``density_top`` / ``classifier_top`` may be longer than k (see ``top_depth``).
+    ``density_top`` / ``classifier_top`` (distinct ids, best first) may be longer than k (see
+    ``top_depth``). Array operations only: a served expansion blends two 2,000-long lists, which
+    took 6 ms as Python dictionaries and loops.
     """
-    d_rank = {int(u): r for r, u in enumerate(density_top)}
-    c_rank = {int(u): r for r, u in enumerate(classifier_top)}
-    both = [u for u in d_rank if u in c_rank]
-    both.sort(key=lambda u: (share * d_rank[u] + (1.0 - share) * c_rank[u], min(d_rank[u], c_rank[u]), u))
-    ids, src = both[:k], [0] * min(len(both), k)
-    d_only = [int(u) for u in density_top if int(u) not in c_rank]
-    c_only = [int(u) for u in classifier_top if int(u) not in d_rank]
-    di = ci = 0
-    i = 0
-    while len(ids) < k and (di < len(d_only) or ci < len(c_only)):
-        want_density = math.ceil((i + 1) * share - 1e-12) > math.ceil(i * share - 1e-12)
-        if (want_density and di < len(d_only)) or ci >= len(c_only):
-            ids.append(d_only[di])
-            src.append(1)
-            di += 1
-        else:
-            ids.append(c_only[ci])
-            src.append(2)
-            ci += 1
-        i += 1
-    return np.asarray(ids, dtype=np.int64), np.asarray(src, dtype=np.int8)
+    d = np.asarray(density_top, np.int64)
+    c = np.asarray(classifier_top, np.int64)
+    common, d_rank, c_rank = np.intersect1d(d, c, assume_unique=True, return_indices=True)
+    key = share * d_rank.astype(np.float64) + (1.0 - share) * c_rank.astype(np.float64)
+    both = common[np.lexsort((common, np.minimum(d_rank, c_rank), key))][:k]
+    rest, rest_src = interleave(d[~np.isin(d, common)], c[~np.isin(c, common)], k - len(both), share)
+    return np.concatenate([both, rest]), np.concatenate([np.zeros(len(both), np.int8), rest_src])
+
+
+def interleave(d_only: np.ndarray, c_only: np.ndarray, n: int, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Up to n ids alternating between the two lists, ``share`` of the places from density
+    (place i is density's when ceil((i + 1) share) > ceil(i share)); once one list runs out
+    the other fills the rest."""
+    n = max(0, min(n, len(d_only) + len(c_only)))
+    i = np.arange(n)
+    want = np.ceil((i + 1) * share - 1e-12) > np.ceil(i * share - 1e-12)
+    d_before = np.cumsum(want) - want
+    c_before = i - d_before
+    blocked = (want & (d_before >= len(d_only))) | (~want & (c_before >= len(c_only)))
+    t = int(np.argmax(blocked)) if blocked.any() else n
+    head = want[:t]
+    n_d, n_c = int(head.sum()), t - int(head.sum())
+    ids = np.empty(n, np.int64)
+    src = np.empty(n, np.int8)
+    ids[:t][head], ids[:t][~head] = d_only[:n_d], c_only[:n_c]
+    src[:t] = np.where(head, 1, 2)
+    if t < n:  # one list ran out: the other fills the rest, in its own order
+        from_density = n_d < len(d_only)
+        tail = d_only[n_d:n_d + n - t] if from_density else c_only[n_c:n_c + n - t]
+        ids[t:], src[t:] = tail, 1 if from_density else 2
+    return ids, src
 
 
 def position_scores(n: int, k: int) -> np.ndarray:

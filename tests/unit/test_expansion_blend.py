@@ -72,3 +72,39 @@ def test_share_follows_seed_list_size():
 
 def test_position_scores_fall_with_rank():
     assert position_scores(3, 4).tolist() == [1.0, 0.75, 0.5]
+
+
+def reference_blend(density_top, classifier_top, k, share):
+    """The blend's definition written as a plain loop (what the array version must reproduce)."""
+    import math
+
+    d_rank = {int(u): r for r, u in enumerate(density_top)}
+    c_rank = {int(u): r for r, u in enumerate(classifier_top)}
+    both = sorted((u for u in d_rank if u in c_rank), key=lambda u: (share * d_rank[u] + (1.0 - share) * c_rank[u], min(d_rank[u], c_rank[u]), u))
+    ids, src = both[:k], [0] * min(len(both), k)
+    d_only = [int(u) for u in density_top if int(u) not in c_rank]
+    c_only = [int(u) for u in classifier_top if int(u) not in d_rank]
+    di = ci = i = 0
+    while len(ids) < k and (di < len(d_only) or ci < len(c_only)):
+        if (math.ceil((i + 1) * share - 1e-12) > math.ceil(i * share - 1e-12) and di < len(d_only)) or ci >= len(c_only):
+            ids.append(d_only[di]), src.append(1)
+            di += 1
+        else:
+            ids.append(c_only[ci]), src.append(2)
+            ci += 1
+        i += 1
+    return ids, src
+
+
+def test_the_array_blend_equals_the_loop_on_random_lists():
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        universe = int(rng.integers(5, 400))
+        nd, nc = (int(x) for x in rng.integers(0, min(universe, 120) + 1, 2))
+        d = rng.choice(universe, nd, replace=False)
+        c = rng.choice(universe, nc, replace=False)
+        k = int(rng.integers(1, 150))
+        share = float(rng.choice([0.0, 0.3, 0.5, 0.7, 1.0, rng.random()]))
+        ids, src = blend(d, c, k, share)
+        want_ids, want_src = reference_blend(d, c, k, share)
+        assert ids.tolist() == want_ids and src.tolist() == want_src, (trial, k, share)

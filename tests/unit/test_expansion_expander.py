@@ -75,3 +75,23 @@ def test_bad_seed_lists_are_errors(expander):
         ex.expand(["user-1", "ghost", "ghost2"])
     with pytest.raises(DataError, match="unknown expansion method"):
         ex.expand([f"user-{i}" for i in range(10)], method="magic")
+
+
+@pytest.mark.parametrize("method", ["density", "voting"])
+def test_region_scores_equal_the_dense_tables_mean(expander, method):
+    """The served expander's region scores are the protocol's: the dense tables' mean over repetitions."""
+    from reco.expansion.region_density import density_table, score_users, smoothing, voting_table
+
+    ex, label = expander
+    seeds = np.flatnonzero(label == 1)[:40]
+    d = ex.cfg.density
+    if method == "density":
+        alpha, beta = smoothing(d, len(seeds), ex.n_users)
+        table = density_table(ex.codes[seeds], ex.region_users, alpha, beta, d.min_region_users)
+    else:
+        table = voting_table(ex.codes[seeds], ex.region_users, d.min_region_users)
+    want = score_users(ex.codes, table)
+    want[seeds] = -np.inf
+    got = ex.scores(seeds, method, np.random.default_rng(0))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    assert np.isfinite(got).sum() == ex.n_users - len(seeds) and len(np.unique(got[np.isfinite(got)])) > 10
