@@ -33,6 +33,7 @@ class LoadResult:
     p95_ms: float
     p99_ms: float
     first_error: str | None = None
+    cpu_ms: dict[str, float] | None = None  # CPU ms per request by process role (bench.cpu_split)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -21,7 +21,10 @@ Under Serve, each deployment's replicas, limits and autoscaling are those of ser
 
 ``--retrievers`` adds /v1/recommend once per named retriever (the request's ``retriever``
 field; the run needs each one's artifact or must be able to derive it), reported in the JSON's
-``recommend_by_retriever``. Each server runs in its own process (Ray Serve in its own local Ray
+``recommend_by_retriever``. At each target's concurrency it also prints the CPU milliseconds
+per request by process role (bench.cpu_split: load generator, haproxy, ingress, each
+deployment's replicas, Ray's own processes): on two cores that, more than latency differences
+between modes, says which layer to make cheaper. Each server runs in its own process (Ray Serve in its own local Ray
 instance, started with the ingress's environment), so the modes do not share state. The last
 line is one JSON object.
 """
@@ -46,6 +49,7 @@ import numpy as np
 import requests
 import yaml
 
+from bench.cpu_split import CpuSplit
 from bench.http_load import LoadResult, drive, time_calls
 from reco.errors import ArtifactError
 from reco.run_dir import RunDir
@@ -148,7 +152,9 @@ def over_http(mode: str, run_dir: str, bodies: dict[str, list[dict]], seconds: f
             if not bodies[route]:
                 continue
             for n in connections:
-                res = drive(http_requests(base, route, bodies[route]), route=route, mode=mode, connections=n, seconds=seconds)
+                with CpuSplit() as split:
+                    res = drive(http_requests(base, route, bodies[route]), route=route, mode=mode, connections=n, seconds=seconds)
+                res.cpu_ms = split.per_request(res.requests)
                 log.info("%-14s %-9s c=%-2d %8.1f req/s  p50 %7.2f  p99 %7.2f ms  errors %d", mode, route, n, res.rps,
                          res.p50_ms, res.p99_ms, res.errors)
                 results.append(res)
@@ -271,6 +277,8 @@ def print_layers(results: list[LoadResult], ingress: str) -> None:
             layers.append(f"rps vs uvicorn {r.rps / max(floor.rps, 1e-9):.2f}x")
         print(f"  {PATHS[route]:<22} c={n:<2} {'PASS' if ok else 'MISS'}  want {want}; got {r.rps:.0f} req/s, "
               f"p99 {r.p99_ms:.1f} ms, {r.errors} errors  [{', '.join(layers)}]")
+        if r.cpu_ms:
+            print(f"  {'':<22}      CPU ms per request: " + ", ".join(f"{k} {v:g}" for k, v in r.cpu_ms.items()))
 
 
 def summary(results: list[LoadResult], ingress: str) -> dict[str, Any]:
@@ -291,9 +299,10 @@ def summary(results: list[LoadResult], ingress: str) -> dict[str, Any]:
         if ":" in r.route:
             by_retriever.setdefault(r.route.split(":", 1)[1], {}).setdefault(r.mode, {})[str(r.connections)] = {
                 "rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "errors": r.errors}
+    cpu = {f"{r.mode} {PATHS[r.route]}": r.cpu_ms for r in results if r.cpu_ms and r.route in PATHS and (r.route, r.connections) in TARGETS}
     return {"ingress": ingress, "routes": block(primary), "default_proxy": block("serve"),
             "colocated": block(f"{primary}-colocated"), "uvicorn_floor": block("uvicorn"), "in_process_ms": in_proc,
-            "recommend_by_retriever": by_retriever}
+            "recommend_by_retriever": by_retriever, "cpu_ms_per_request_at_target": cpu}
 
 
 def main(argv: list[str] | None = None) -> int:
