@@ -85,12 +85,12 @@ class AudienceExpander:
         """A faiss index of the user vectors and, per index slot, the user's position here.
 
         The pooled embedding has the run's index; a retriever's vectors (several per user, maybe)
-        get an exact inner-product index over every vector slot, built here.
+        get an exact inner-product index over their real vectors, built here.
         """
         if self.cfg.user_vectors != POOLED:
             index = faiss.IndexFlatIP(self.sets.dim)
-            index.add(self.slots)
-            return index, np.repeat(np.arange(len(dense)), self.sets.per_user)
+            index.add(np.ascontiguousarray(self.sets.valid()))  # real vectors only: padding would score 0
+            return index, np.nonzero(self.sets.mask)[0]
         index = from_bytes(run.read_bytes("index/users.faiss"))
         slot_ids = run.read_table("index/users_ids.parquet").column("user_id").to_numpy()
         pos_of = np.full(int(max(dense.max(), slot_ids.max())) + 1, -1, dtype=np.int64)

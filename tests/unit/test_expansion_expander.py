@@ -95,3 +95,34 @@ def test_region_scores_equal_the_dense_tables_mean(expander, method):
     got = ex.scores(seeds, method, np.random.default_rng(0))
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
     assert np.isfinite(got).sum() == ex.n_users - len(seeds) and len(np.unique(got[np.isfinite(got)])) > 10
+
+
+@pytest.fixture(scope="module")
+def multi_vector_expander(tmp_path_factory):
+    """The same run plus a retriever's user table: every user in cluster 2 also has a cluster-0 interest."""
+    from reco.embeddings import vector_column
+
+    run, x, label = build_run(tmp_path_factory.mktemp("multi"))
+    rng = np.random.default_rng(5)
+    centre0 = x[label == 0].mean(axis=0)
+    extra = centre0 + 0.3 * rng.standard_normal((len(x), x.shape[1])).astype(np.float32)
+    counts = np.where(label == 2, 2, 1)
+    flat = np.concatenate([np.stack([x[i], extra[i]]) if counts[i] == 2 else x[i:i + 1] for i in range(len(x))])
+    offsets = pa.array(np.r_[0, np.cumsum(counts)].astype(np.int32))
+    run.write_table("retrieval/multi_interest/users", pa.table({
+        "user_id": np.arange(len(x)), "vectors": pa.ListArray.from_arrays(offsets, vector_column(flat)),
+        "vector_weights": pa.ListArray.from_arrays(offsets, pa.array(np.ones(len(flat), np.float32)))}), step="test")
+    cfg = ExpansionConfig(audience_size=50, user_vectors="multi_interest")
+    cfg.classifier.hidden = 8
+    return AudienceExpander(run.uri, cfg), label
+
+
+@pytest.mark.parametrize("method", ["blend", "density", "classifier", "centroid"])
+def test_a_retrievers_vectors_find_users_by_any_interest(multi_vector_expander, method):
+    ex, label = multi_vector_expander
+    assert ex.sets.per_user == 2 and ex.sets.count() == len(label) + int((label == 2).sum())
+    seeds = [f"user-{i}" for i in np.flatnonzero(label == 0)[:40]]
+    out = ex.expand(seeds, k=200, method=method)  # more than cluster 0's other members
+    found = label[[int(u.split("-")[1]) for u in out.user_ids]]
+    assert len(out.user_ids) == 200 and not set(out.user_ids) & set(seeds)
+    assert np.isin(found, [0, 2]).mean() > 0.9 and (found == 2).sum() >= 50  # cluster 2 comes through its cluster-0 interest
