@@ -99,12 +99,12 @@ def test_each_retriever_serves_the_recommend_route_over_http(built, serve_app):
             assert not set(got) & (seen | set(recent)), name
 
 
-@pytest.mark.parametrize("name", ["multi_interest", "two_tower"])
-def test_the_expand_job_reads_a_retrievers_user_vectors(built, name):
-    """expansion.user_vectors=<retriever>: the Ray Data job scores each user by its best vector,
-    exactly as the single-process scorer does, and its audiences are mostly the lists' planted
-    communities."""
+def test_the_expand_job_reads_a_retrievers_user_vectors(built):
+    """expansion.user_vectors=multi_interest: the Ray Data job scores each user by its best
+    vector, exactly as the single-process scorer does, and its audiences are mostly the lists'
+    planted communities (single-vector sets are unit-tested in test_expansion_user_vectors.py)."""
     cfg, run, _ = built
+    name = "multi_interest"
     ecfg = load_config("configs/tiny.yaml", [f"run_dir={run.uri}", *SETTINGS, f"expansion.user_vectors={name}"])
     summary = expand.run(ecfg, run)
     metrics = run.read_json("metrics/expand.json")
@@ -124,7 +124,7 @@ def test_the_expand_job_reads_a_retrievers_user_vectors(built, name):
     left = {lid: truth[lid] - seeds[lid] for lid in truth.index if len(truth[lid] - seeds[lid]) >= k}
     precision = np.mean([got[got.seed_list_id == lid].user_id.isin(members).mean() for lid, members in left.items()])
     chance = np.mean([len(members) / (600 - len(seeds[lid])) for lid, members in left.items()])
-    assert len(left) >= 2 and precision > (0.7 if name == "multi_interest" else 1.5 * chance), (precision, chance)
+    assert len(left) >= 2 and precision > max(0.7, 2 * chance), (precision, chance)
 
 
 def test_a_rerun_re_embeds_only_users_with_new_engagements(built):
