@@ -38,13 +38,15 @@ RankFn = Callable[[tuple[str, list[str], "dict | None"]], Awaitable[dict[str, An
 class HandleBackend:
     """Calls the expansion, ranking and retrieval deployments through their handles.
 
-    ``local_rank`` (the ingress's own batched ranking, when ``rank_in_ingress``) replaces the
-    ranking handle; ``local_retrieval`` (``retrieve_in_ingress``) the retrieval handle."""
+    ``local_rank``, where given, ranks instead of one handle call per request (the ingress's
+    batched ranking: in its own process with ``rank_in_ingress``, else one handle call per
+    batch); the ranking handle is then only asked whether it is ready. ``local_retrieval``
+    (``retrieve_in_ingress``) replaces the retrieval handle."""
 
     def __init__(self, expansion: DeploymentHandle, ranking: DeploymentHandle | None, retrieval: DeploymentHandle | None,
                  local_rank: RankFn | None = None, local_retrieval: RetrievalService | None = None):
-        if (ranking is None) == (local_rank is None):
-            raise ValueError("give either the ranking deployment's handle or a local ranking function")
+        if ranking is None and local_rank is None:
+            raise ValueError("give the ranking deployment's handle or a local ranking function")
         if (retrieval is None) == (local_retrieval is None):
             raise ValueError("give either the retrieval deployment's handle or a local retrieval service")
         self.expansion, self.ranking, self.retrieval = expansion, ranking, retrieval

@@ -19,7 +19,7 @@ from ray.serve.handle import DeploymentHandle
 
 from reco import __version__
 from serve import schemas as s
-from serve.backend import HandleBackend
+from serve.backend import HandleBackend, call
 from serve.explorer import ExplorerService
 from serve.explorer_routes import router as explorer_router
 from serve.http_errors import TooLarge, install
@@ -133,13 +133,18 @@ class Gateway:
                  settings: dict[str, Any]):
         app.state.settings = ServeSettings.model_validate(settings)
         self.ranking = RankingService(settings) if ranking is None else None
-        app.state.backend = HandleBackend(expansion, ranking, retrieval, local_rank=self.rank if ranking is None else None,
+        self.ranking_handle = ranking
+        app.state.backend = HandleBackend(expansion, ranking, retrieval, local_rank=self.rank,
                                           local_retrieval=RetrievalService(settings) if retrieval is None else None)
         app.state.explorer = ExplorerService(app.state.settings)
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.0005)
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.0005, max_concurrent_batches=8)
     async def rank(self, requests: list[tuple[str, list[str], dict | None]]) -> list[dict[str, Any]]:
-        return self.ranking.rank_many(requests)
+        """Concurrent rank requests batched here: ranked in this replica (``rank_in_ingress``) or
+        sent to the ranking deployment as one handle call, so a batch pays the hop once."""
+        if self.ranking is not None:
+            return self.ranking.rank_many(requests)
+        return await call(self.ranking_handle.rank_many, requests)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """Serve this module's app, whose state __init__ just set; @serve.ingress holds a frozen copy."""
