@@ -38,15 +38,13 @@ RankFn = Callable[[tuple[str, list[str], "dict | None"]], Awaitable[dict[str, An
 class HandleBackend:
     """Calls the expansion, ranking and retrieval deployments through their handles.
 
-    ``local_rank``, where given, ranks instead of one handle call per request (the ingress's
-    batched ranking: in its own process with ``rank_in_ingress``, else one handle call per
-    batch); the ranking handle is then only asked whether it is ready. ``local_retrieval``
-    (``retrieve_in_ingress``) replaces the retrieval handle."""
+    ``local_rank`` is the ingress's batched ranking (in its own process with ``rank_in_ingress``,
+    else one handle call to the ranking deployment per batch); the ranking handle, where there is
+    one, is only asked whether it is ready. ``local_retrieval`` (``retrieve_in_ingress``)
+    replaces the retrieval handle."""
 
     def __init__(self, expansion: DeploymentHandle, ranking: DeploymentHandle | None, retrieval: DeploymentHandle | None,
-                 local_rank: RankFn | None = None, local_retrieval: RetrievalService | None = None):
-        if ranking is None and local_rank is None:
-            raise ValueError("give the ranking deployment's handle or a local ranking function")
+                 local_rank: RankFn, local_retrieval: RetrievalService | None = None):
         if (retrieval is None) == (local_retrieval is None):
             raise ValueError("give either the retrieval deployment's handle or a local retrieval service")
         self.expansion, self.ranking, self.retrieval = expansion, ranking, retrieval
@@ -59,9 +57,7 @@ class HandleBackend:
         return await call(self.expansion.audience_page, seed_list_id, offset, limit)
 
     async def rank(self, user_id: str, item_ids: list[str], context: dict | None) -> dict[str, Any]:
-        if self.local_rank is not None:
-            return await self.local_rank((user_id, item_ids, context))
-        return await call(self.ranking.rank, (user_id, item_ids, context))
+        return await self.local_rank((user_id, item_ids, context))
 
     async def candidates(self, user_id: str, n: int, recent: list[str], retriever: str | None) -> dict[str, Any]:
         if self.local_retrieval is not None:  # a few ms of numpy and faiss: cheaper inline than a hop

@@ -1,4 +1,4 @@
-"""The Ray Serve deployments: each service in its replicas; ranking batches concurrent calls.
+"""The Ray Serve deployments: each service in its replicas; ranking gets batches the ingress gathered.
 
 A replaced replica (a redeploy) finishes its requests first: expansions can take seconds on a
 busy machine, so the drain waits up to 60 s. Replicas ask for no whole CPU (``num_cpus: 0``) so the application fits on two cores beside
@@ -6,8 +6,6 @@ Ray's own processes; replica counts, autoscaling and limits come from serve/conf
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from ray import serve
 
@@ -22,9 +20,7 @@ class ExpansionDeployment(ExpansionService):
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=64)
 class RankingDeployment(RankingService):
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.0005)
-    async def rank(self, requests: list[tuple[str, list[str], dict | None]]) -> list[dict[str, Any]]:
-        return self.rank_many(requests)
+    """Ranks batches the ingress gathered (``rank_many``: one call per batch, one forward pass)."""
 
     def ready(self) -> bool:
         return True
