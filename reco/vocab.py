@@ -8,6 +8,7 @@ the same data is identical.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,9 @@ def natural_order(raw: np.ndarray) -> np.ndarray:
         return np.argsort(raw, kind="stable")
 
 
+SMALL_LOOKUP = 1000  # ids per encode() call answered from a dict rather than pyarrow
+
+
 @dataclass
 class Vocabulary:
     """Raw id strings; the position of a raw id is its dense id."""
@@ -53,10 +57,20 @@ class Vocabulary:
         return cls(pa.array(np.asarray(raw_ids, dtype=object)[order], pa.string()), np.asarray(counts, np.int64)[order])
 
     def encode(self, raw: pa.Array | list[str] | np.ndarray) -> np.ndarray:
-        """Dense ids, -1 where a raw id is unknown."""
+        """Dense ids, -1 where a raw id is unknown.
+
+        A few ids (a served request) are looked up in a dict built once: pyarrow's ``index_in``
+        hashes the whole vocabulary on every call (1 ms for 20,000 users)."""
+        if not isinstance(raw, (pa.Array, pa.ChunkedArray)) and len(raw) <= SMALL_LOOKUP:
+            row = self._position
+            return np.fromiter((row.get(str(x), -1) for x in raw), np.int64, count=len(raw))
         arr = raw if isinstance(raw, (pa.Array, pa.ChunkedArray)) else pa.array([str(x) for x in raw], pa.string())
         idx = pc.index_in(arr, value_set=self.raw_ids)
         return idx.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    @cached_property
+    def _position(self) -> dict[str, int]:
+        return {r: i for i, r in enumerate(self.raw_ids.to_pylist())}
 
     def decode(self, dense: np.ndarray | list[int]) -> list[str]:
         return self.raw_ids.take(pa.array(np.asarray(dense, dtype=np.int64))).to_pylist()

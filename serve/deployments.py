@@ -2,10 +2,13 @@
 
 A replaced replica (a redeploy) finishes its requests first: expansions can take seconds on a
 busy machine, so the drain waits up to 60 s. Replicas ask for no whole CPU (``num_cpus: 0``) so the application fits on two cores beside
-Ray's own processes; replica counts, autoscaling and limits come from serve/config.yaml.
+Ray's own processes; replica counts, autoscaling and limits come from serve/config.yaml
+(or serve/config.composed.yaml).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from ray import serve
 
@@ -16,6 +19,12 @@ from serve.services import ExpansionService, RankingService, RetrievalService
 class ExpansionDeployment(ExpansionService):
     def ready(self) -> bool:
         return True
+
+    async def expand(self, seed_ids: list[str], k: int, method: str) -> dict[str, Any]:
+        """On the replica's event loop, one expansion at a time. A plain method would run in
+        Serve's thread pool, up to max_ongoing_requests at once, and threads taking turns at the
+        GIL between small numpy operations served ~25% fewer expansions a second (bench.serve)."""
+        return ExpansionService.expand(self, seed_ids, k, method)
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=64)

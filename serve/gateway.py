@@ -33,7 +33,6 @@ app = FastAPI(
 )
 app.state.settings = ServeSettings()
 install(app, lambda: app.state.settings.max_body_bytes)
-app.include_router(explorer_router)  # the audience explorer page and /v1/explorer/... (serve/explorer_routes.py)
 
 
 def _limit(name: str, value: int, limit: int) -> None:
@@ -117,6 +116,11 @@ async def recommend(req: s.RecommendRequest, request: Request) -> Response:
                  for i, p in zip(r["item_ids"][: req.k], r["probabilities"][: req.k])]
     return _json({"user_id": req.user_id, "retriever": c["retriever"], "fallback": c["fallback_reason"] is not None,
                   "fallback_reason": c["fallback_reason"], "items": items})
+
+
+# The audience explorer page and /v1/explorer/... (serve/explorer_routes.py), after the API's
+# routes: routes are matched in order, so the API's requests do not try the explorer's first.
+app.include_router(explorer_router)
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=64, graceful_shutdown_timeout_s=60)

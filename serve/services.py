@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import faiss
 import numpy as np
 import pyarrow.compute as pc
 import torch
@@ -27,6 +28,14 @@ log = logging.getLogger("serve")
 AUDIENCES = "audiences"
 
 
+def one_thread_per_request() -> None:
+    """torch and faiss on one thread: a served call is small, and their thread pools spin-wait
+    after each parallel region, burning the cores other replicas need (replicas, not threads,
+    give concurrency)."""
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+
+
 def run_config(run: RunDir) -> Config:
     """The config the run was made with (its manifest), so serving uses the same settings."""
     return Config.model_validate(run.manifest().get("config") or {})
@@ -36,6 +45,7 @@ class ExpansionService:
     """One seed list in, one audience out; and the batch job's audiences, paged."""
 
     def __init__(self, settings: dict[str, Any]):
+        one_thread_per_request()
         s = ServeSettings.model_validate(settings)
         run = RunDir(s.run_dir)
         self.expander = AudienceExpander(s.run_dir, run_config(run).expansion)
@@ -64,7 +74,7 @@ class RankingService:
     """Calibrated click probabilities for (user, candidate items, context) requests."""
 
     def __init__(self, settings: dict[str, Any]):
-        torch.set_num_threads(1)
+        one_thread_per_request()
         s = ServeSettings.model_validate(settings)
         self.ranker = Ranker.load(s.run_dir)
         cat = self.ranker.catalog
@@ -91,6 +101,7 @@ class RetrievalService:
     """Candidate items for one user from a retriever; popular items for a user never seen."""
 
     def __init__(self, settings: dict[str, Any]):
+        one_thread_per_request()
         s = ServeSettings.model_validate(settings)
         self.run = RunDir(s.run_dir)
         self.default = s.retriever or run_config(self.run).retrieval.default

@@ -25,7 +25,7 @@ from reco.expansion import baselines
 from reco.expansion.affinity_classifier import background_size, fit_classifier, mlp_scores, sample_background
 from reco.expansion.blend import SOURCES, blend, density_share, position_scores, top_depth
 from reco.expansion.config import ExpansionConfig
-from reco.expansion.region_density import Hyperplanes, density_table, flat_regions, region_counts, smoothing, voting_table
+from reco.expansion.region_density import Hyperplanes, density_table, region_counts, repetition_major, score_flat, smoothing, voting_table
 from reco.expansion.topk import top_k
 from reco.expansion.user_vectors import POOLED, VectorSets, read_user_vectors
 from reco.index import from_bytes
@@ -67,7 +67,7 @@ class AudienceExpander:
         valid = self.sets.valid()
         self.lsh = Hyperplanes.for_users(self.sets.dim, len(valid), self.cfg.density, valid.mean(axis=0))
         self.codes = self.lsh.codes(self.slots)  # (slots, repetitions)
-        self.flat_regions = flat_regions(self.codes, self.lsh.n_regions)  # into a flattened (repetitions, regions) table
+        self.rep_regions = repetition_major(self.codes, self.lsh.n_regions)  # (repetitions, slots) into a flat table
         self.region_users = region_counts(self.codes[self.sets.mask.ravel()], self.lsh.n_regions)
         r = self.cfg.request
         self.request_classifier = self.cfg.classifier.model_copy(update={
@@ -119,7 +119,7 @@ class AudienceExpander:
                 table = density_table(seed_codes, self.region_users, alpha, beta, self.cfg.density.min_region_users)
             else:
                 table = voting_table(seed_codes, self.region_users, self.cfg.density.min_region_users)
-            s = self.sets.best(table.ravel()[self.flat_regions].mean(axis=1))
+            s = self.sets.best(score_flat(self.rep_regions, table))
         elif method in ("classifier", "logreg"):
             bg = sample_background(self.all_positions, seeds, background_size(len(seeds), self.request_classifier), rng)
             pos, neg = self.sets.valid(seeds), self.sets.valid(bg)

@@ -1,4 +1,6 @@
-"""serve/config.yaml: its args are valid settings and its deployment options apply to build_app."""
+"""serve/config.yaml and serve/config.composed.yaml: their args are valid settings and their
+deployment options name exactly the deployments build_app makes from those args (Serve refuses
+options for a deployment the application does not have)."""
 
 from __future__ import annotations
 
@@ -6,23 +8,38 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ray.serve import Application
 
 from bench.serve import deployment_options
 from reco.errors import ConfigError
 from serve.app import build_app
 from serve.settings import parse_settings
 
-CONFIG = Path(__file__).resolve().parents[2] / "serve" / "config.yaml"
+SERVE = Path(__file__).resolve().parents[2] / "serve"
+SHAPES = {
+    # file: (deployments the app has, whether the ingress ranks and retrieves itself)
+    "config.yaml": ({"Gateway", "ExpansionDeployment"}, True),
+    "config.composed.yaml": ({"Gateway", "ExpansionDeployment", "RankingDeployment", "RetrievalDeployment"}, False),
+}
 
 
-def test_serve_config_args_parse_and_every_deployment_exists():
-    app = yaml.safe_load(CONFIG.read_text())["applications"][0]
+def _deployments(app: Application) -> set[str]:
+    """Names of the deployments in a built application: the ingress and those bound into it."""
+    dep = app._bound_deployment  # Serve keeps no public accessor for an unbuilt app's graph
+    return {dep.name}.union(*(_deployments(a) for a in dep.init_args if isinstance(a, Application)))
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_serve_config_args_parse_and_every_deployment_exists(name):
+    path = SERVE / name
+    app = yaml.safe_load(path.read_text())["applications"][0]
     assert app["import_path"] == "serve.app:build_app"
-    parse_settings(app["args"])  # raises on an unknown or invalid key
-    opts = deployment_options(str(CONFIG))
-    assert set(opts) == {"Gateway", "ExpansionDeployment", "RankingDeployment", "RetrievalDeployment"}
+    settings = parse_settings(app["args"])  # raises on an unknown or invalid key
+    want, colocated = SHAPES[name]
+    assert settings.rank_in_ingress is colocated and settings.retrieve_in_ingress is colocated
+    opts = deployment_options(str(path))
     built = build_app(app["args"], opts)  # Deployment.options rejects an unknown option
-    assert built is not None
+    assert set(opts) == want == _deployments(built)
 
 
 def test_a_misspelt_setting_is_a_config_error():

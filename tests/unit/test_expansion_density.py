@@ -5,7 +5,7 @@ import pytest
 
 from reco.expansion.config import DensityConfig
 from reco.expansion.region_density import (
-    Hyperplanes, dense_from_sparse, density_table, planes_for, region_counts, score_lists, score_users, smoothing,
+    Hyperplanes, dense_from_sparse, density_table, planes_for, region_counts, repetition_major, score_flat, score_lists, score_users, smoothing,
     sparse_table, voting_table,
 )
 
@@ -89,6 +89,16 @@ def test_many_lists_score_like_one_at_a_time():
     tables = rng.random((4, 3, 8))
     together = score_lists(codes, tables)
     assert np.array_equal(together, np.stack([score_users(codes, t) for t in tables]))
+
+
+def test_repetition_major_scoring_is_score_users_bit_for_bit():
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 16, size=(500, 7))
+    table = rng.random((7, 16))
+    got = score_flat(repetition_major(codes, 16), table)
+    assert np.array_equal(got, score_users(codes, table))
+    np.testing.assert_allclose(got, table.ravel()[codes + np.arange(7) * 16].mean(axis=1), rtol=1e-12)
+    assert len(np.unique(got)) > 100
 
 
 def test_codes_do_not_depend_on_the_batch():

@@ -38,3 +38,16 @@ def test_counts_merge_across_batches():
     assert users.raw_ids.to_pylist() == ["1", "2", "3"]
     assert users.counts.tolist() == [2, 2, 1]
     assert dict(zip(topics.raw_ids.to_pylist(), topics.counts.tolist())) == {"a": 3, "b": 1, "c": 1}
+
+
+def test_a_few_ids_are_encoded_like_many():
+    """Small lookups (a served request) use a dict, large ones pyarrow: the same answer."""
+    from reco.vocab import SMALL_LOOKUP
+
+    v = Vocabulary.from_counts(np.array([str(i) for i in range(3000)]), np.ones(3000, np.int64))
+    few = ["7", 12, "nope", "2999", " 5", "0"]
+    many = few * (SMALL_LOOKUP // len(few) + 1)
+    assert len(many) > SMALL_LOOKUP
+    assert v.encode(few).tolist() == [7, 12, -1, 2999, -1, 0]
+    assert v.encode(many).tolist() == v.encode(few).tolist() * (len(many) // len(few))
+    assert v.encode([]).tolist() == [] and v.encode([]).dtype == np.int64
