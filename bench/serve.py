@@ -226,12 +226,12 @@ def serve_forever(mode: str, run_dir: str, port: int) -> None:
     import ray
     from ray import serve
 
-    from serve.app import build_app
+    from serve.app import compose
 
     ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     config = COMPOSED_CONFIG if mode.endswith("-composed") else SERVE_CONFIG
-    app = build_app({**config_app(config)["args"], **settings}, deployment_options(config))
+    app = compose({**config_app(config)["args"], **settings}, deployment_options(config))
     serve.run(app, name="reco", route_prefix="/", blocking=False)
     try:
         while True:

@@ -26,10 +26,17 @@ def ingress() -> str:
     return "haproxy" if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1" else "default"
 
 
-def build_app(args: dict[str, Any] | None = None, deployment_options: dict[str, dict[str, Any]] | None = None) -> Application:
-    """The application over the run directory in ``args``. ``deployment_options`` (by deployment
-    name: num_replicas, max_ongoing_requests, autoscaling_config, ...) is for Python callers such
-    as bench.serve; `serve run` / `serve deploy` apply serve/config.yaml's `deployments` instead."""
+def build_app(args: dict[str, Any] | None = None) -> Application:
+    """The application over the run directory in ``args``: what `serve run` / `serve deploy` call
+    with a config file's ``args`` (Serve accepts a builder of exactly one parameter) and apply the
+    file's ``deployments`` options to."""
+    return compose(args)
+
+
+def compose(args: dict[str, Any] | None = None, deployment_options: dict[str, dict[str, Any]] | None = None) -> Application:
+    """:func:`build_app` with ``deployment_options`` (by deployment name: num_replicas,
+    max_ongoing_requests, autoscaling_config, ...) applied here, for Python callers such as
+    bench.serve that deploy a config file's options without the Serve CLI."""
     settings = parse_settings(args).model_dump()
     opts = deployment_options or {}
 

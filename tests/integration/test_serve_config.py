@@ -12,7 +12,7 @@ from ray.serve import Application
 
 from bench.serve import deployment_options
 from reco.errors import ConfigError
-from serve.app import build_app
+from serve.app import build_app, compose
 from serve.settings import parse_settings
 
 SERVE = Path(__file__).resolve().parents[2] / "serve"
@@ -38,8 +38,22 @@ def test_serve_config_args_parse_and_every_deployment_exists(name):
     want, colocated = SHAPES[name]
     assert settings.rank_in_ingress is colocated and settings.retrieve_in_ingress is colocated
     opts = deployment_options(str(path))
-    built = build_app(app["args"], opts)  # Deployment.options rejects an unknown option
+    built = compose(app["args"], opts)  # Deployment.options rejects an unknown option
     assert set(opts) == want == _deployments(built)
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_serve_cli_can_build_each_config(name):
+    """What `serve run` / `serve deploy` do with the file: import the builder and call it with the
+    args through Serve's own check (a builder must take exactly one parameter)."""
+    from ray.serve._private.api import call_user_app_builder_with_args_if_necessary
+
+    app = yaml.safe_load((SERVE / name).read_text())["applications"][0]
+    module, _, attr = app["import_path"].partition(":")
+    builder = getattr(__import__(module, fromlist=[attr]), attr)
+    assert builder is build_app
+    built = call_user_app_builder_with_args_if_necessary(builder, app["args"])
+    assert _deployments(built) == SHAPES[name][0]
 
 
 def test_a_misspelt_setting_is_a_config_error():
@@ -49,4 +63,4 @@ def test_a_misspelt_setting_is_a_config_error():
 
 def test_an_unknown_deployment_option_is_refused():
     with pytest.raises(TypeError):
-        build_app({}, {"ExpansionDeployment": {"replicas": 2}})
+        compose({}, {"ExpansionDeployment": {"replicas": 2}})
