@@ -19,13 +19,13 @@ class Served:
 
 @pytest.fixture(scope="package")
 def served(tiny_run, serve_app):
-    """The application as serve.app.build_app composes it, over the tiny run, under a route prefix
+    """The application as serve.app.compose builds it, over the tiny run, under a route prefix
     (so the explorer's relative URLs are exercised), with two ranking replicas (one is killed in
     test_serve_http.py). Tight limits, so the over-limit cases are cheap to send."""
-    from serve.app import build_app
+    from serve.app import compose
 
     run_dir, _ = tiny_run
     limits = {"max_seed_ids": 500, "max_candidates": 200, "max_k": 50, "max_body_bytes": 20_000}
-    app = build_app({"run_dir": run_dir, **limits}, {"RankingDeployment": {"num_replicas": 2}})
+    app = compose({"run_dir": run_dir, **limits}, {"RankingDeployment": {"num_replicas": 2}})
     with serve_app(app, "reco", "/reco") as base:
         yield Served(base, run_dir, settings=limits)
