@@ -114,22 +114,19 @@ def voting_table(seed_codes: np.ndarray, users: np.ndarray, min_users: int) -> n
 
 def score_users(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
     """(B,) mean over repetitions of each user's region score (repetitions added in order)."""
-    total = np.zeros(len(codes), dtype=np.float64)
-    for rep in range(codes.shape[1]):
-        total += table[rep, codes[:, rep]]
-    return total / codes.shape[1]
+    return score_flat(repetition_major(codes, table.shape[1]), table)
 
 
 def repetition_major(codes: np.ndarray, n_regions: int) -> np.ndarray:
     """(m, B) indices into a flattened (m, 2^n) table, one contiguous row per repetition: what
-    :func:`score_flat` gathers from, row by row."""
+    :func:`score_flat` gathers from, row by row. The served expander keeps them from load."""
     return np.ascontiguousarray(flat_regions(codes, n_regions).T)
 
 
 def score_flat(rep_regions: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """:func:`score_users` over :func:`repetition_major` indices: the same sums in the same order
-    (bit-identical), ~1.7x faster for 20,000 users, as each repetition's gather reads one
-    contiguous row of indices (a served expansion does this once per request)."""
+    """Mean over repetitions of each user's region score, repetitions added in order, from
+    :func:`repetition_major` indices: each repetition's gather reads one contiguous row of
+    indices (4.0 -> 2.3 ms for 20,000 users against a (B, m) gather and mean)."""
     flat = table.ravel()
     total = np.zeros(rep_regions.shape[1], dtype=np.float64)
     for row in rep_regions:
