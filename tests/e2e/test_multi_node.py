@@ -21,7 +21,9 @@ from reco.run_dir import RunDir
 
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parents[2]
-SETS = ["embedding.epochs=4", "embedding.cpus_per_worker=1.5", "export.actors=2", "export.cpus_per_actor=0.5", "expansion.job.actors=2"]
+# Two CPUs per worker and actor on 3-CPU nodes: two cannot share a node (two_node_run.py).
+SETS = ["embedding.epochs=4", "embedding.cpus_per_worker=2", "export.actors=2", "export.cpus_per_actor=2",
+        "expansion.job.actors=2", "expansion.job.cpus_per_actor=2"]
 
 
 @pytest.fixture(scope="module")

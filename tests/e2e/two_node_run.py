@@ -3,9 +3,11 @@
     python tests/e2e/two_node_run.py RUN_DIR OUT.json [--set key=value ...]
 
 ``ray.cluster_utils.Cluster`` starts two raylets on this machine, each with its own resources
-(two logical CPUs each), so Ray schedules across them as it would across machines: two training
-workers of 1.5 CPUs cannot share a node, and each node keeps room for Ray Data's read tasks
-beside a 0.5-CPU scoring actor (with one CPU per node, the actors starve the reads).
+(three logical CPUs each), so Ray schedules across them as it would across machines. The test
+asks for two CPUs per training worker and per scoring actor, so two of them cannot share a node
+and Ray must place one on each, while each node keeps a CPU for Ray Data's read tasks (with
+less, the actors starve the reads). With smaller actors Ray Data's best-effort spreading once
+put both scoring actors on one node.
 Runs in its own process because a test session already holds a Ray instance.
 """
 
@@ -36,9 +38,9 @@ def main(argv: list[str]) -> int:
     with socket.socket() as s:  # the test session's own instance holds the default dashboard port
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": True, "dashboard_port": port,
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 3, "include_dashboard": True, "dashboard_port": port,
                                                             "object_store_memory": 256 * 2**20})
-    cluster.add_node(num_cpus=2, object_store_memory=256 * 2**20)
+    cluster.add_node(num_cpus=3, object_store_memory=256 * 2**20)
     cluster.wait_for_nodes()
     ray.init(address=cluster.address)
     from ray_jobs import build_index, expand, export_embeddings, ingest, train_embeddings
