@@ -50,4 +50,5 @@ def compose(args: dict[str, Any] | None = None, deployment_options: dict[str, di
                     "with RAY_SERVE_ENABLE_HA_PROXY=1 RAY_SERVE_THROUGHPUT_OPTIMIZED=1 for the HAProxy ingress")
     ranking = None if settings["rank_in_ingress"] else bound(RankingDeployment, settings)
     retrieval = None if settings["retrieve_in_ingress"] else bound(RetrievalDeployment, settings)
-    return bound(Gateway, bound(ExpansionDeployment, settings), ranking, retrieval, settings)
+    expansion = None if settings["expand_in_ingress"] else bound(ExpansionDeployment, settings)
+    return bound(Gateway, expansion, ranking, retrieval, settings)

@@ -40,20 +40,32 @@ class HandleBackend:
 
     ``local_rank`` is the ingress's batched ranking (in its own process with ``rank_in_ingress``,
     else one handle call to the ranking deployment per batch); the ranking handle, where there is
-    one, is only asked whether it is ready. ``local_retrieval`` (``retrieve_in_ingress``)
-    replaces the retrieval handle."""
+    one, is only asked whether it is ready. ``local_retrieval`` (``retrieve_in_ingress``) and
+    ``local_expansion`` (``expand_in_ingress``) replace the retrieval and expansion handles."""
 
-    def __init__(self, expansion: DeploymentHandle, ranking: DeploymentHandle | None, retrieval: DeploymentHandle | None,
-                 local_rank: RankFn, local_retrieval: RetrievalService | None = None):
+    def __init__(self, expansion: DeploymentHandle | None, ranking: DeploymentHandle | None, retrieval: DeploymentHandle | None,
+                 local_rank: RankFn, local_retrieval: RetrievalService | None = None,
+                 local_expansion: ExpansionService | None = None):
         if (retrieval is None) == (local_retrieval is None):
             raise ValueError("give either the retrieval deployment's handle or a local retrieval service")
+        if (expansion is None) == (local_expansion is None):
+            raise ValueError("give either the expansion deployment's handle or a local expansion service")
         self.expansion, self.ranking, self.retrieval = expansion, ranking, retrieval
-        self.local_rank, self.local_retrieval = local_rank, local_retrieval
+        self.local_rank, self.local_retrieval, self.local_expansion = local_rank, local_retrieval, local_expansion
+        self._expanding = asyncio.Lock()
 
     async def expand(self, seed_ids: list[str], k: int, method: str) -> dict[str, Any]:
-        return await call(self.expansion.expand, seed_ids, k, method)
+        if self.local_expansion is None:
+            return await call(self.expansion.expand, seed_ids, k, method)
+        # Tens of milliseconds of numpy: in a worker thread, so this replica's event loop keeps
+        # answering (and batching /v1/rank) meanwhile; one at a time, so expansions do not take
+        # turns at the GIL (HAProxy's leastconn spreads them over the ingress replicas).
+        async with self._expanding:
+            return await asyncio.to_thread(self.local_expansion.expand, seed_ids, k, method)
 
     async def audience_page(self, seed_list_id: str, offset: int, limit: int) -> dict[str, Any]:
+        if self.local_expansion is not None:  # a filter over a table in memory
+            return self.local_expansion.audience_page(seed_list_id, offset, limit)
         return await call(self.expansion.audience_page, seed_list_id, offset, limit)
 
     async def rank(self, user_id: str, item_ids: list[str], context: dict | None) -> dict[str, Any]:

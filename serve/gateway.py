@@ -23,7 +23,7 @@ from serve.backend import HandleBackend, call
 from serve.explorer import ExplorerService
 from serve.explorer_routes import router as explorer_router
 from serve.http_errors import TooLarge, install
-from serve.services import RankingService, RetrievalService
+from serve.services import ExpansionService, RankingService, RetrievalService
 from serve.settings import ServeSettings
 
 app = FastAPI(
@@ -130,16 +130,18 @@ class Gateway:
 
     With ``rank_in_ingress`` there is no ranking handle: this replica loads the ranker itself and
     batches concurrent /v1/rank and /v1/recommend calls the way RankingDeployment does. With
-    ``retrieve_in_ingress`` there is no retrieval handle: it retrieves candidates itself.
+    ``retrieve_in_ingress`` there is no retrieval handle: it retrieves candidates itself; with
+    ``expand_in_ingress``, no expansion handle: it expands audiences itself.
     """
 
-    def __init__(self, expansion: DeploymentHandle, ranking: DeploymentHandle | None, retrieval: DeploymentHandle | None,
+    def __init__(self, expansion: DeploymentHandle | None, ranking: DeploymentHandle | None, retrieval: DeploymentHandle | None,
                  settings: dict[str, Any]):
         app.state.settings = ServeSettings.model_validate(settings)
         self.ranking = RankingService(settings) if ranking is None else None
         self.ranking_handle = ranking
         app.state.backend = HandleBackend(expansion, ranking, retrieval, local_rank=self.rank,
-                                          local_retrieval=RetrievalService(settings) if retrieval is None else None)
+                                          local_retrieval=RetrievalService(settings) if retrieval is None else None,
+                                          local_expansion=ExpansionService(settings) if expansion is None else None)
         app.state.explorer = ExplorerService(app.state.settings)
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.0005, max_concurrent_batches=8)

@@ -208,8 +208,9 @@ def test_ranking_replica_killed_during_a_stream_fails_no_request(served):
 
 
 def test_redeploy_new_run_dir_without_failed_requests(served, tmp_path):
-    """The new deployment also ranks and retrieves in the ingress (``rank_in_ingress``,
-    ``retrieve_in_ingress``): the routes after it (the fuzz test below) run on that shape."""
+    """The new deployment is serve/config.yaml's shape: the ingress ranks, retrieves and expands
+    itself (``rank_in_ingress``, ``retrieve_in_ingress``, ``expand_in_ingress``); the routes are
+    checked again on it, and the fuzz test below runs on it."""
     from ray import serve
 
     from serve.app import build_app
@@ -230,7 +231,7 @@ def test_redeploy_new_run_dir_without_failed_requests(served, tmp_path):
     t = threading.Thread(target=stream)
     t.start()
     time.sleep(1)
-    colocated = {"rank_in_ingress": True, "retrieve_in_ingress": True}
+    colocated = {"rank_in_ingress": True, "retrieve_in_ingress": True, "expand_in_ingress": True}
     serve.run(build_app({"run_dir": new_dir, **colocated, **served.settings}), name=served.name,
               route_prefix=served.prefix, blocking=False)
     deadline = time.time() + 120
@@ -242,7 +243,10 @@ def test_redeploy_new_run_dir_without_failed_requests(served, tmp_path):
     assert requests.get(f"{base}/readyz").json()["run_dir"] == new_dir
     assert len(statuses) > 10 and set(statuses) == {200}, json.dumps({s: statuses.count(s) for s in set(statuses)})
     _check_ranked(base, new_dir)  # now ranked by the ingress replica itself
-    test_recommend_known_user_and_unknown_user_fallback(dataclasses.replace(served, run_dir=new_dir))  # retrieved there too
+    now = dataclasses.replace(served, run_dir=new_dir)
+    test_recommend_known_user_and_unknown_user_fallback(now)  # retrieved there too
+    test_expand_finds_held_out_community_members(now, "blend")  # and expanded there
+    test_batch_audience_pages(now)
 
 
 def _openapi_schema():

@@ -17,8 +17,8 @@ from serve.settings import parse_settings
 
 SERVE = Path(__file__).resolve().parents[2] / "serve"
 SHAPES = {
-    # file: (deployments the app has, whether the ingress ranks and retrieves itself)
-    "config.yaml": ({"Gateway", "ExpansionDeployment"}, True),
+    # file: (deployments the app has, whether the ingress ranks, retrieves and expands itself)
+    "config.yaml": ({"Gateway"}, True),
     "config.composed.yaml": ({"Gateway", "ExpansionDeployment", "RankingDeployment", "RetrievalDeployment"}, False),
 }
 
@@ -36,7 +36,7 @@ def test_serve_config_args_parse_and_every_deployment_exists(name):
     assert app["import_path"] == "serve.app:build_app"
     settings = parse_settings(app["args"])  # raises on an unknown or invalid key
     want, colocated = SHAPES[name]
-    assert settings.rank_in_ingress is colocated and settings.retrieve_in_ingress is colocated
+    assert settings.rank_in_ingress is settings.retrieve_in_ingress is settings.expand_in_ingress is colocated
     opts = deployment_options(str(path))
     built = compose(app["args"], opts)  # Deployment.options rejects an unknown option
     assert set(opts) == want == _deployments(built)
@@ -64,3 +64,4 @@ def test_a_misspelt_setting_is_a_config_error():
 def test_an_unknown_deployment_option_is_refused():
     with pytest.raises(TypeError):
         compose({}, {"ExpansionDeployment": {"replicas": 2}})
+
