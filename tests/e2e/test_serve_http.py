@@ -207,15 +207,37 @@ def test_ranking_replica_killed_during_a_stream_fails_no_request(served):
     assert set(statuses) == {200}, json.dumps({s: statuses.count(s) for s in set(statuses)})
 
 
+def _wait_for_deployments(app_name: str, names: set[str], timeout_s: float = 120) -> None:
+    """Until the application runs exactly ``names``, each with only running replicas."""
+    from ray import serve
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        app = serve.status().applications.get(app_name)
+        if app is not None and set(app.deployments) == names and all(
+                set(d.replica_states) == {"RUNNING"} for d in app.deployments.values()):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{app_name} did not settle on {sorted(names)}")
+
+
 def test_redeploy_new_run_dir_without_failed_requests(served, tmp_path):
-    """The new deployment is serve/config.yaml's shape: the ingress ranks, retrieves and expands
-    itself (``rank_in_ingress``, ``retrieve_in_ingress``, ``expand_in_ingress``); the routes are
-    checked again on it, and the fuzz test below runs on it."""
+    """A new run directory deployed in serve/config.yaml's shape (the ingress ranks, retrieves and
+    expands itself: ``rank_in_ingress``, ``retrieve_in_ingress``, ``expand_in_ingress``) under a
+    stream of requests; the routes are checked again on it, and the fuzz test below runs on it.
+
+    The shape changes first, with no requests in flight: Serve deletes the deployments the new
+    shape lacks while the old ingress replicas drain, so a request caught in an old ingress then
+    waits for an expansion replica that will never come (README, "Serving")."""
     from ray import serve
 
     from serve.app import build_app
 
     base, run_dir = served.base, served.run_dir
+    colocated = {"rank_in_ingress": True, "retrieve_in_ingress": True, "expand_in_ingress": True}
+    serve.run(build_app({"run_dir": run_dir, **colocated, **served.settings}), name=served.name,
+              route_prefix=served.prefix, blocking=False)
+    _wait_for_deployments(served.name, {"Gateway"})
     new_dir = str(tmp_path / "next-run")
     shutil.copytree(run_dir, new_dir)
     seeds, _, _ = _community(run_dir)
@@ -231,7 +253,6 @@ def test_redeploy_new_run_dir_without_failed_requests(served, tmp_path):
     t = threading.Thread(target=stream)
     t.start()
     time.sleep(1)
-    colocated = {"rank_in_ingress": True, "retrieve_in_ingress": True, "expand_in_ingress": True}
     serve.run(build_app({"run_dir": new_dir, **colocated, **served.settings}), name=served.name,
               route_prefix=served.prefix, blocking=False)
     deadline = time.time() + 120
