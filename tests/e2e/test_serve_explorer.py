@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import requests
 
 from reco.run_dir import RunDir
 
@@ -88,7 +89,10 @@ def _seed_pixels(driver) -> int:
 def test_explorer_page_end_to_end(served, browser):
     from selenium.webdriver.support.ui import Select
 
-    base, run_dir = served.base, served.run_dir
+    base = served.base
+    # The run the app serves now: test_serve_http.py's redeploy moves the shared app to a copy of
+    # the tiny run, so read it from the app rather than assume this module runs first.
+    run_dir = requests.get(f"{base}/readyz", timeout=30).json()["run_dir"]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     print(f"\nexplorer screenshots: {ARTIFACTS}")
     d = browser
