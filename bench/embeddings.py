@@ -27,6 +27,7 @@ from ray_jobs import build_index, evaluate, export_embeddings, ingest, train_emb
 from ray_jobs.common import init_ray, setup_logging
 from reco.config import Config, load_config
 from reco.run_dir import RunDir
+from reco import artifacts
 
 log = logging.getLogger("bench.embeddings")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -72,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     by_workers: dict[str, dict] = {}
     for w in [int(x) for x in args.workers.split(",")]:
         cfg.embedding.num_workers = w
-        if run.exists("train"):
-            shutil.rmtree(run.local_path("train"))  # a fresh training run per worker count, not a resume
+        if run.exists(artifacts.TRAIN_STORAGE):
+            shutil.rmtree(run.local_path(artifacts.TRAIN_STORAGE))  # a fresh training run per worker count, not a resume
         tr, fig = measure(f"train_embeddings ({w} workers)", train_embeddings.run, cfg, run)
         ev, fig_ev = measure("evaluate", evaluate.holdout_evaluation, cfg, run)
         by_workers[str(w)] = {"train": tr, "train_fig": fig, "evaluation": ev}

@@ -41,6 +41,7 @@ import numpy as np
 import pyarrow as pa
 
 from bench.peak_memory import PeakRSS
+from reco import artifacts
 
 log = logging.getLogger("bench.expansion")
 CONFIGS = {"ml-100k": "configs/ml-100k.yaml", "lastfm": "configs/lastfm.yaml", "synthetic": "configs/local.yaml"}
@@ -51,7 +52,7 @@ SPINE = ("ingest", "train_embeddings", "export_embeddings", "build_index")
 def _spine_is_current(run, cfg) -> bool:
     """The run already holds embeddings and an index trained with this data/ingest/embedding config."""
     m = run.manifest()
-    if not {"embeddings/users", "index/users.faiss"} <= set(m.get("artifacts", {})):
+    if not {artifacts.USER_EMBEDDINGS, artifacts.index("users")} <= set(m.get("artifacts", {})):
         return False
     old = m.get("config", {})
     now = cfg.model_dump()
@@ -60,7 +61,7 @@ def _spine_is_current(run, cfg) -> bool:
 
 def _topic_lists(cfg, data: str, per_bucket: int):
     from reco.expansion.list_definitions import topic_audiences
-    from reco.formats import read_local, resolve_source
+    from reco.data.formats import read_local, resolve_source
 
     prefix, min_weight = TOPIC_LISTS[data]
     raw = read_local(resolve_source(cfg.data))
@@ -69,10 +70,10 @@ def _topic_lists(cfg, data: str, per_bucket: int):
 
 def _write_seed_lists(cfg, run, data: str, defs) -> None:
     from ray_jobs.expand import record_truth, seed_list_input
-    from reco.expansion.seed_lists import SEED_LISTS_ARTIFACT, SCHEMA, lists_table, resolve
+    from reco.expansion.seed_lists import SCHEMA, lists_table, resolve
     from reco.vocab import Vocabulary
 
-    users = Vocabulary.from_table(run.read_table("vocab/users.parquet"), "user_id")
+    users = Vocabulary.from_table(run.read_table(artifacts.USER_VOCAB), "user_id")
     if defs is None:
         table, source, truth = seed_list_input(cfg, run, users)
     else:
@@ -83,19 +84,19 @@ def _write_seed_lists(cfg, run, data: str, defs) -> None:
     resolved = resolve(table, users, cfg.expansion.min_seeds, source)
     record_truth(run, truth)
     log.info("%d seed lists (%d rejected)", len(resolved.accepted), len(resolved.rejected))
-    run.write_table(SEED_LISTS_ARTIFACT, lists_table([(s.list_id, s.users) for s in resolved.accepted], users),
+    run.write_table(artifacts.SEED_LISTS, lists_table([(s.list_id, s.users) for s in resolved.accepted], users),
                     step="bench.expansion", meta={"source": source})
 
 
 def _expander_latency(cfg, run, n_requests: int = 200, seeds: int = 100, k: int = 1000) -> dict:
     """p50 / p99 of AudienceExpander.expand (blend) for random 100-seed subsets of the run's lists."""
     from reco.expansion.expander import AudienceExpander
-    from reco.expansion.seed_lists import SEED_LISTS_ARTIFACT
+
 
     t = time.perf_counter()
     ex = AudienceExpander(run.uri, cfg.expansion)
     load_s = time.perf_counter() - t
-    df = run.read_table(SEED_LISTS_ARTIFACT).to_pandas()
+    df = run.read_table(artifacts.SEED_LISTS).to_pandas()
     big = [g["user_id"].to_numpy() for _, g in df.groupby("seed_list_id") if len(g) >= seeds]
     rng = np.random.default_rng(0)
     ms = []
@@ -137,10 +138,10 @@ def _against_pooled(cfg, run) -> dict | None:
     from reco.expansion.user_vectors import POOLED
 
     name, stage = cfg.expansion.user_vectors, cfg.expansion.protocol.stage
-    rows = run.read_table("metrics/expansion_rows.parquet")
-    run.write_table(f"metrics/expansion_rows_{stage}_{name}.parquet", rows, step="bench.expansion")
-    pooled_rel = f"metrics/expansion_rows_{stage}_{POOLED}.parquet"
-    if name == POOLED or pooled_rel not in run.manifest().get("artifacts", {}):
+    rows = run.read_table(artifacts.EXPANSION_ROWS)
+    run.write_table(artifacts.metrics_table(f"expansion_rows_{stage}_{name}"), rows, step="bench.expansion")
+    pooled_rel = artifacts.metrics_table(f"expansion_rows_{stage}_{POOLED}")
+    if name == POOLED or not run.has(pooled_rel):
         return None
     mine, pooled = rows.to_pandas(), run.read_table(pooled_rel).to_pandas()
     out = {}
@@ -237,7 +238,7 @@ def speed(n_users: int, n_lists: int, overrides: list[str]) -> dict:
     from ray_jobs import expand
     from ray_jobs.common import init_ray
     from reco.config import load_config
-    from reco.embeddings import vector_table
+    from reco.data.vectors import vector_table
     from reco.expansion.list_models import ARTIFACT
     from reco.run_dir import RunDir
 

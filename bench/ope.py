@@ -4,7 +4,7 @@
     python -m bench.ope --run-dir runs/ope-bench          # keep the report and plots
     python -m bench.ope --set ope.synthetic.replicates=50 # any config override
 
-Runs the ``ope`` Ray job (reco.ope, reco.bandits, reco.pacing through ray_jobs.ope) and prints:
+Runs the ``ope`` Ray job (reco.policy.ope, reco.policy.bandits, reco.policy.pacing through ray_jobs.ope) and prints:
 the OBD truth check (each estimator's estimate of the BTS policy's click rate from the random
 logs, its 95% interval and relative error against BTS's own click rate), the replay of the
 bandit policies on the random logs, the synthetic known-truth study (bias, sd, t and interval
@@ -26,8 +26,9 @@ from bench.peak_memory import PeakRSS
 from ray_jobs import ope
 from ray_jobs.common import init_ray, setup_logging
 from reco.config import load_config
-from reco.ope.report import bandit_table, headline, obd_table, pacing_table, replay_table, synthetic_table
+from reco.policy.report import bandit_table, headline, obd_table, pacing_table, replay_table, synthetic_table
 from reco.run_dir import RunDir
+from reco import artifacts
 
 log = logging.getLogger("bench.ope")
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     with PeakRSS() as mem:
         ope.run(cfg, run)
     seconds = time.perf_counter() - t
-    summary = run.read_json("metrics/ope.json")
+    summary = run.read_json(artifacts.metrics("ope"))
     for title, lines in (("Truth check 2: Open Bandit Dataset", obd_table(summary["obd"])),
                          ("Replay on the random logs", replay_table(summary["replay"])),
                          ("Truth check 1: synthetic bandit", synthetic_table(summary["synthetic"])),

@@ -48,6 +48,7 @@ from reco.rank.evaluation import ctr_report, leave_one_out_report, popularity_sc
 from reco.rank.features import FeaturePipeline  # noqa: E402
 from reco.rank.gbdt import feature_matrix, fit_lightgbm  # noqa: E402
 from reco.run_dir import RunDir  # noqa: E402
+from reco import artifacts
 
 log = logging.getLogger("bench.ranking")
 CONFIGS = {"ml-100k": "configs/rank-ml-100k.yaml", "tiny_mtl": "configs/rank-tiny-mtl.yaml"}
@@ -224,12 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     report = RunDir(out)
     report.start({"bench": "ranking", "data": args.data, "quick": args.quick})
     for name, png in plots.items():
-        report.write_bytes(f"reports/{name}", png, step="bench.ranking")
+        report.write_bytes(artifacts.report(name), png, step="bench.ranking")
     md = [f"# Ranking bench: {args.data}{' (quick: 2 epochs, not figures to quote)' if args.quick else ''}", "",
           f"Run {time.strftime('%Y-%m-%d %H:%M')}, {time.perf_counter() - t0:.0f}s on {os.cpu_count()} cores "
           "(shared machine: timings vary with its load).", "", *lines]
-    report.write_bytes("reports/ranking.md", "\n".join(md).encode(), step="bench.ranking")
-    report.write_json("metrics/bench_ranking.json", head, step="bench.ranking")
+    report.write_bytes(artifacts.report("ranking.md"), "\n".join(md).encode(), step="bench.ranking")
+    report.write_json(artifacts.metrics("bench_ranking"), head, step="bench.ranking")
     print("\n".join(md))
     print(f"\nreport: {out}/reports/ranking.md")
     print(json.dumps(head, default=float))

@@ -5,7 +5,7 @@
   occupation user features for the two-tower model.
 - ``lastfm``: user_artists.dat, the spine's protocol (configs/lastfm.yaml): 392 users held out
   entirely, one random artist per user hidden.
-- ``synthetic``: planted communities (reco.synthetic), the latest topic per user hidden, a
+- ``synthetic``: planted communities (reco.data.synthetic), the latest topic per user hidden, a
   fifth of the users held out entirely; each user's planted community count is the truth for
   the by-diversity breakdown.
 """
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from reco import synthetic
-from reco.config import DataConfig, SyntheticConfig
-from reco.formats import read_local, resolve_source
-from reco.histories import build_histories, pick_test_users
+from reco.data import synthetic
+from reco.data.config import DataConfig, SyntheticConfig
+from reco.data.formats import read_local, resolve_source
+from reco.data.histories import build_histories, pick_test_users
 from reco.retrieval.data import UserSequences
 from reco.retrieval.features import features_for
 from reco.retrieval.protocol import Protocol, holdout_protocol, movielens_protocol

@@ -32,6 +32,7 @@ from ray_jobs import build_index, expand, export_embeddings, ingest, train_embed
 from ray_jobs.common import init_ray, setup_logging
 from reco.config import Config, load_config
 from reco.run_dir import RunDir
+from reco import artifacts
 
 log = logging.getLogger("bench.scale")
 STEPS = ("ingest", "train_epoch", "export", "index", "expand")
@@ -40,8 +41,8 @@ STEPS = ("ingest", "train_epoch", "export", "index", "expand")
 def seed_lists(run: RunDir, n_lists: int, path: Path, seed: int = 0) -> Path:
     """``n_lists`` seed lists of planted-community members, sizes spread log-uniformly over 10..1,000."""
     rng = np.random.default_rng(seed)
-    truth = run.read_table("truth/user_communities.parquet").to_pandas()
-    raw = run.read_table("vocab/users.parquet", columns=["user_id", "raw_id"]).to_pandas().set_index("user_id")["raw_id"]
+    truth = run.read_table(artifacts.USER_COMMUNITIES).to_pandas()
+    raw = run.read_table(artifacts.USER_VOCAB, columns=["user_id", "raw_id"]).to_pandas().set_index("user_id")["raw_id"]
     members = truth.groupby("community")["user_id"].apply(np.asarray)
     rows = []
     for i, size in enumerate(np.round(np.logspace(1, 3, n_lists)).astype(int)):

@@ -56,6 +56,7 @@ from bench.http_load import LoadResult, drive, time_calls
 from reco.errors import ArtifactError
 from reco.run_dir import RunDir
 from reco.vocab import Vocabulary
+from reco import artifacts
 
 log = logging.getLogger("bench.serve")
 ROUTES = ("expand", "audience", "rank", "recommend")
@@ -80,14 +81,14 @@ def payloads(run_dir: str, n: int = 64, seed: int = 0, retrievers: tuple[str, ..
     a ``recommend:<name>`` entry per extra retriever."""
     rng = np.random.default_rng(seed)
     run = RunDir(run_dir)
-    users = Vocabulary.from_table(run.read_table("vocab/users.parquet"), "user_id")
-    topics = Vocabulary.from_table(run.read_table("vocab/topics.parquet"), "topic_id")
+    users = Vocabulary.from_table(run.read_table(artifacts.USER_VOCAB), "user_id")
+    topics = Vocabulary.from_table(run.read_table(artifacts.TOPIC_VOCAB), "topic_id")
     user_ids = users.decode(rng.integers(0, len(users), n))
     seeds = [users.decode(rng.choice(len(users), min(100, len(users)), replace=False)) for _ in range(n)]
     candidates = [topics.decode(rng.choice(len(topics), min(100, len(topics)), replace=False)) for _ in range(n)]
     lists = []
-    if "audiences" in run.manifest().get("artifacts", {}):
-        lists = sorted(set(run.read_table("audiences", columns=["seed_list_id"]).column(0).to_pylist()))[:n]
+    if run.has(artifacts.AUDIENCES):
+        lists = sorted(set(run.read_table(artifacts.AUDIENCES, columns=["seed_list_id"]).column(0).to_pylist()))[:n]
     return {
         "expand": [{"seed_user_ids": s, "audience_size": 1000, "method": "blend"} for s in seeds],
         "audience": [{"seed_list_id": x} for x in lists],
@@ -330,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.run_dir).exists() and "://" not in args.run_dir:
         raise SystemExit(f"error: run directory {args.run_dir} not found: run python -m ray_jobs.pipeline --config configs/local.yaml first")
     try:
-        RunDir(args.run_dir).read_bytes("models/ranker.pt")
+        RunDir(args.run_dir).read_bytes(artifacts.RANKER)
     except ArtifactError as e:
         raise SystemExit(f"error: {e}") from None
     routes = [r.strip() for r in args.routes.split(",") if r.strip()]

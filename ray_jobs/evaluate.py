@@ -1,7 +1,7 @@
 """evaluate: held-out topic prediction for the run's model against popularity, and the report.
 
 Scores every user with held-out targets (validation targets of train users, targets of test
-users) with Ray Data on an actor pool (reco.holdout_eval.HoldoutScorer), aggregates hit@k and
+users) with Ray Data on an actor pool (reco.embedding.holdout.HoldoutScorer), aggregates hit@k and
 mean rank per user role, and writes ``metrics/evaluation.json`` plus a Markdown report with a
 training-curve plot under ``reports/``.
 """
@@ -19,11 +19,12 @@ from reco.expansion import report as expansion_report
 from reco.expansion.evaluation import ProtocolWorker, has_seed_lists
 from reco.expansion.protocol import against_best_other, recall_at_holdout
 from reco.expansion.protocol import summarize as summarize_expansion
-from reco.expansion.seed_lists import SEED_LISTS_ARTIFACT
-from reco.histories import select_role
-from reco.holdout_eval import HoldoutScorer, summarize
-from reco.report import embedding_report_md, training_curve_png
+
+from reco.data.histories import select_role
+from reco.embedding.holdout import HoldoutScorer, summarize
+from reco.embedding.report import embedding_report_md, training_curve_png
 from reco.run_dir import RunDir
+from reco import artifacts
 
 log = logging.getLogger("ray_jobs.evaluate")
 STEP = "evaluate"
@@ -52,7 +53,7 @@ def expansion_evaluation(cfg: Config, run: RunDir) -> dict | None:
     if not has_seed_lists(run):
         return None
     p = cfg.expansion.protocol
-    list_ids = list(dict.fromkeys(run.read_table(SEED_LISTS_ARTIFACT, columns=["seed_list_id"]).column(0).to_pylist()))
+    list_ids = list(dict.fromkeys(run.read_table(artifacts.SEED_LISTS, columns=["seed_list_id"]).column(0).to_pylist()))
     pairs = [{"list": name, "split": split} for name in list_ids for split in range(p.splits)]
     rows = ray.data.from_items(pairs).map_batches(
         ProtocolWorker, fn_constructor_kwargs={"run_uri": run.uri, "expansion": cfg.expansion.model_dump()}, batch_size=1,
@@ -60,12 +61,12 @@ def expansion_evaluation(cfg: Config, run: RunDir) -> dict | None:
     ).to_pandas()
     summary = summarize_expansion(rows)
     meta = {"lists": len(list_ids), "splits": p.splits, "holdout_share": p.holdout_share, "audience_share": p.audience_share,
-            "stage": p.stage, "source": run.artifact(SEED_LISTS_ARTIFACT)["meta"].get("source", "the run's seed lists")}
+            "stage": p.stage, "source": run.artifact(artifacts.SEED_LISTS)["meta"].get("source", "the run's seed lists")}
     result = {"meta": meta, "buckets": summary, "recall_at_holdout": recall_at_holdout(summary), "blend_vs_best": against_best_other(rows)}
-    run.write_json("metrics/expansion.json", result, step=STEP)
-    run.write_table("metrics/expansion_rows.parquet", pa.Table.from_pandas(rows, preserve_index=False), step=STEP)
-    run.write_bytes("reports/expansion_recall.png", expansion_report.recall_png(summary), step=STEP)
-    run.write_bytes("reports/expansion.md", expansion_report.report_md(summary, meta, result["blend_vs_best"]).encode(), step=STEP)
+    run.write_json(artifacts.metrics("expansion"), result, step=STEP)
+    run.write_table(artifacts.EXPANSION_ROWS, pa.Table.from_pandas(rows, preserve_index=False), step=STEP)
+    run.write_bytes(artifacts.report("expansion_recall.png"), expansion_report.recall_png(summary), step=STEP)
+    run.write_bytes(artifacts.report("expansion.md"), expansion_report.report_md(summary, meta, result["blend_vs_best"]).encode(), step=STEP)
     for line in expansion_report.table_lines(summary, markdown=False):
         log.info("%s", line)
     return result
@@ -79,18 +80,18 @@ def run(cfg: Config, run: RunDir) -> dict:
     for role, by in evaluation.items():
         log.info("%s: StarSpace hit@10 %.4f vs popularity %.4f over %d held-out topics", role,
                  by["starspace"]["hit@10"], by["popularity"]["hit@10"], by["starspace"]["targets"])
-    run.write_json("metrics/evaluation.json", evaluation, step=STEP)
+    run.write_json(artifacts.metrics("evaluation"), evaluation, step=STEP)
     summary = {
         "run_dir": run.uri,
-        "ingest": run.read_json("metrics/ingest.json"),
-        "training": run.read_json("metrics/training.json"),
-        "index": run.read_json("metrics/index.json"),
+        "ingest": run.read_json(artifacts.metrics("ingest")),
+        "training": run.read_json(artifacts.metrics("training")),
+        "index": run.read_json(artifacts.metrics("index")),
         "evaluation": evaluation,
         "expansion": expansion,
     }
-    run.write_bytes("reports/training_curve.png", training_curve_png(summary["training"]["history"]), step=STEP)
-    run.write_bytes("reports/embeddings.md", embedding_report_md(summary).encode(), step=STEP)
-    return {"step": STEP, "evaluation": evaluation, "report": run.path("reports/embeddings.md"),
+    run.write_bytes(artifacts.report("training_curve.png"), training_curve_png(summary["training"]["history"]), step=STEP)
+    run.write_bytes(artifacts.report("embeddings.md"), embedding_report_md(summary).encode(), step=STEP)
+    return {"step": STEP, "evaluation": evaluation, "report": run.path(artifacts.report("embeddings.md")),
             "expansion_recall_at_holdout": expansion["recall_at_holdout"] if expansion else None}
 
 

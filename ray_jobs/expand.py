@@ -33,10 +33,11 @@ from reco.expansion.list_definitions import community_audiences
 from reco.expansion.list_models import ARTIFACT, VectorLookup, fit_list_models
 from reco.expansion.region_density import Hyperplanes, region_counts
 from reco.expansion.scoring import AudienceBatchScorer, audiences_from_candidates
-from reco.expansion.seed_lists import LIST_TRUTH_ARTIFACT, SEED_LISTS_ARTIFACT, lists_table, read_seed_table, resolve
+from reco.expansion.seed_lists import lists_table, read_seed_table, resolve
 from reco.expansion.user_vectors import VectorSets, check_source, vector_columns
 from reco.run_dir import RunDir
 from reco.vocab import Vocabulary
+from reco import artifacts
 
 log = logging.getLogger("ray_jobs.expand")
 STEP = "expand"
@@ -44,7 +45,7 @@ POOL_SIZE = 20_000
 
 
 def has_artifact(run: RunDir, rel: str) -> bool:
-    return rel in run.manifest().get("artifacts", {})
+    return run.has(rel)
 
 
 def seed_list_input(cfg: Config, run: RunDir, users: Vocabulary) -> tuple[pa.Table, str, pa.Table | None] | None:
@@ -56,9 +57,9 @@ def seed_list_input(cfg: Config, run: RunDir, users: Vocabulary) -> tuple[pa.Tab
     ex = cfg.expansion
     if ex.seed_lists:
         return read_seed_table(ex.seed_lists), ex.seed_lists, None
-    if not has_artifact(run, "truth/user_communities.parquet"):
+    if not has_artifact(run, artifacts.USER_COMMUNITIES):
         return None
-    defs = community_audiences(run.read_table("truth/user_communities.parquet"), ex.buckets, ex.synthetic_lists)
+    defs = community_audiences(run.read_table(artifacts.USER_COMMUNITIES), ex.buckets, ex.synthetic_lists)
     return (lists_table(list(defs.lists.items()), users), "planted communities (truth/user_communities.parquet)",
             lists_table(list(defs.truth.items()), users))
 
@@ -66,9 +67,9 @@ def seed_list_input(cfg: Config, run: RunDir, users: Vocabulary) -> tuple[pa.Tab
 def record_truth(run: RunDir, truth: pa.Table | None) -> None:
     """Write the lists' truth, or drop an earlier run's: it does not describe these lists."""
     if truth is None:
-        run.forget(LIST_TRUTH_ARTIFACT)
+        run.forget(artifacts.LIST_TRUTH)
     else:
-        run.write_table(LIST_TRUTH_ARTIFACT, truth, step=STEP)
+        run.write_table(artifacts.LIST_TRUTH, truth, step=STEP)
 
 
 def _select(batch: pa.Table, ids: np.ndarray) -> pa.Table:
@@ -128,26 +129,26 @@ def score(cfg: Config, run: RunDir, users_ds: ray.data.Dataset, shares: np.ndarr
 
 def run(cfg: Config, run: RunDir) -> dict:
     ex = cfg.expansion
-    users = Vocabulary.from_table(run.read_table("vocab/users.parquet"), "user_id")
+    users = Vocabulary.from_table(run.read_table(artifacts.USER_VOCAB), "user_id")
     found = seed_list_input(cfg, run, users)
     if found is None:
         log.info("no seed lists: set expansion.seed_lists to a Parquet or JSON lines file to expand")
         return {"step": STEP, "skipped": "no seed lists (expansion.seed_lists is not set and the run has no planted truth)"}
     table, source, truth = found
-    vectors_rel = check_source(ex.user_vectors, run.manifest().get("artifacts", {}))
+    vectors_rel = check_source(ex.user_vectors, run.names())
     embedded = np.sort(run.read_table(vectors_rel, columns=["user_id"]).column("user_id").to_numpy())
     resolved = resolve(table, users, ex.min_seeds, source, embedded)
     record_truth(run, truth)
     lists = resolved.accepted
     log.info("%d seed list(s) from %s (%d rejected, %d unknown ids)", len(lists), source, len(resolved.rejected),
              resolved.summary()["unknown_ids"])
-    run.write_table(SEED_LISTS_ARTIFACT, lists_table([(s.list_id, s.users) for s in lists], users), step=STEP, meta={"source": source})
+    run.write_table(artifacts.SEED_LISTS, lists_table([(s.list_id, s.users) for s in lists], users), step=STEP, meta={"source": source})
     log.info("user vectors: %s (%s)", ex.user_vectors, vectors_rel)
     users_ds = read_artifact(run, vectors_rel).select_columns(vector_columns(ex.user_vectors))
     with StepTimer(f"fit {len(lists)} list(s): density tables and classifiers") as t_fit:
         models = fit(cfg, run, users_ds, lists, embedded)
     run.write_bytes(ARTIFACT, models.to_bytes(), step=STEP, rows=len(lists))
-    run.write_table("expansion/density_tables.parquet", pa.table(models.table_rows()), step=STEP)
+    run.write_table(artifacts.DENSITY_TABLES, pa.table(models.table_rows()), step=STEP)
     with StepTimer(f"score {len(embedded):,} users x {len(lists)} lists (Ray Data, {ex.job.actors} actor(s))") as t_score:
         merged = score(cfg, run, users_ds, models.shares)
     if merged.num_rows == 0:
@@ -159,7 +160,7 @@ def run(cfg: Config, run: RunDir) -> dict:
         "user_id": pa.array(users.decode(merged.column("user_id").to_numpy()), pa.string()),
         "score": merged.column("score"), "rank": merged.column("rank"), "source": merged.column("source"),
     })
-    rows = write_artifact(ray.data.from_arrow(audiences), run, "audiences", step=STEP, meta={"k": ex.audience_size})
+    rows = write_artifact(ray.data.from_arrow(audiences), run, artifacts.AUDIENCES, step=STEP, meta={"k": ex.audience_size})
     sources = audiences.group_by(["seed_list_id", "source"]).aggregate([("rank", "count")]).to_pandas()
     summary = {
         "step": STEP, "source": source, "lists": resolved.summary(), "users": int(len(embedded)), "audience_rows": rows,
@@ -168,10 +169,10 @@ def run(cfg: Config, run: RunDir) -> dict:
         "user_list_pairs_per_second": len(embedded) * len(lists) / max(t_score.seconds, 1e-9),
         "sources": {name: dict(zip(g["source"], g["rank_count"].astype(int).tolist())) for name, g in sources.groupby("seed_list_id")},
     }
-    run.write_json("metrics/expand.json", summary, step=STEP)
+    run.write_json(artifacts.metrics("expand"), summary, step=STEP)
     return {"step": STEP, "lists": len(lists), "rejected": resolved.rejected, "unknown_ids": summary["lists"]["unknown_ids"],
             "users": summary["users"], "audience_rows": rows, "fit_seconds": round(t_fit.seconds, 1),
-            "score_seconds": round(t_score.seconds, 1), "audiences": run.path("audiences")}
+            "score_seconds": round(t_score.seconds, 1), "audiences": run.path(artifacts.AUDIENCES)}
 
 
 main = job_main(run, __doc__.splitlines()[0])

@@ -2,7 +2,7 @@
 
 Ray Data reads the input (or generates the synthetic set, one task per chunk of users),
 normalises and validates every batch, counts ids for the vocabularies, maps raw ids to dense
-ids, groups users by hash shard and splits each user's history (reco.histories), then writes:
+ids, groups users by hash shard and splits each user's history (reco.data.histories), then writes:
 
   vocab/users.parquet, vocab/topics.parquet   dense id, raw id, counts (and topic names)
   histories/                                  one row per user: input topics and held-out targets
@@ -19,13 +19,15 @@ import pyarrow as pa
 import ray
 
 from ray_jobs.common import StepTimer, job_main, read_artifact, write_artifact
-from reco import synthetic
-from reco.config import Config, SyntheticConfig
+from reco.data import synthetic
+from reco.config import Config
+from reco.data.config import SyntheticConfig
 from reco.errors import DataError
-from reco.formats import filter_batch, normalize_batch, read_topic_names, resolve_source
-from reco.histories import build_histories, encode_batch, explode, pick_test_users, shard_of, topic_counts
+from reco.data.formats import filter_batch, normalize_batch, read_topic_names, resolve_source
+from reco.data.histories import build_histories, encode_batch, explode, pick_test_users, shard_of, topic_counts
 from reco.run_dir import RunDir
 from reco.vocab import Vocabulary, count_ids, merge_counts
+from reco import artifacts
 
 log = logging.getLogger("ray_jobs.ingest")
 STEP = "ingest"
@@ -44,7 +46,7 @@ def _generate(batch: dict[str, np.ndarray], cfg: SyntheticConfig) -> pa.Table:
 
 
 def read_raw(cfg: Config) -> tuple[ray.data.Dataset, str]:
-    """The input as a Ray Dataset in the raw schema (reco.formats.RAW_SCHEMA), and its label."""
+    """The input as a Ray Dataset in the raw schema (reco.data.formats.RAW_SCHEMA), and its label."""
     if cfg.data.format == "synthetic":
         s = cfg.data.synthetic
         n = synthetic.n_chunks(s)
@@ -102,11 +104,11 @@ def _write_truth(cfg: Config, run: RunDir, users: Vocabulary, topics: Vocabulary
     dense = users.encode(m.column("user_id").cast(pa.string()))
     keep = dense >= 0
     truth = pa.table({"user_id": dense[keep], "community": m.column("community").to_numpy()[keep], "share": m.column("share").to_numpy()[keep]})
-    run.write_table("truth/user_communities.parquet", truth, step=STEP)
+    run.write_table(artifacts.USER_COMMUNITIES, truth, step=STEP)
     tt = synthetic.topic_table(s, world)
     tdense = topics.encode(tt.column("topic_id").cast(pa.string()))
     keep = tdense >= 0
-    run.write_table("truth/topic_communities.parquet", pa.table({
+    run.write_table(artifacts.TOPIC_COMMUNITIES, pa.table({
         "topic_id": tdense[keep], "community": tt.column("community").to_numpy()[keep]}), step=STEP)
 
 
@@ -134,12 +136,12 @@ def run(cfg: Config, run: RunDir) -> dict:
             _histories_of_shard, batch_format="pyarrow",
             fn_kwargs={"holdout_per_user": ing.holdout_per_user, "holdout": ing.holdout, "test_ids": test_ids, "seed": ing.seed},
         )
-        n_hist = write_artifact(hist, run, "histories", step=STEP, partition_cols=["shard"],
+        n_hist = write_artifact(hist, run, artifacts.HISTORIES, step=STEP, partition_cols=["shard"],
                                 meta={"holdout_per_user": ing.holdout_per_user, "holdout": ing.holdout, "num_shards": ing.num_shards})
     with StepTimer("interactions"):
-        histories = read_artifact(run, "histories")
+        histories = read_artifact(run, artifacts.HISTORIES)
         rows = histories.map_batches(_explode_with_shard, batch_format="pyarrow", fn_kwargs={"num_shards": ing.num_shards})
-        n_inter = write_artifact(rows, run, "interactions", step=STEP, partition_cols=["shard"])
+        n_inter = write_artifact(rows, run, artifacts.INTERACTIONS, step=STEP, partition_cols=["shard"])
         split_counts = _split_counts(read_artifact(run, "interactions"))
 
     with StepTimer("vocabulary files"):
@@ -150,9 +152,9 @@ def run(cfg: Config, run: RunDir) -> dict:
         extra = {"train_count": train_counts}
         if names is not None:
             extra["name"] = names
-        run.write_table("vocab/topics.parquet", topics.to_table("topic_id", **extra), step=STEP)
+        run.write_table(artifacts.TOPIC_VOCAB, topics.to_table("topic_id", **extra), step=STEP)
         role = np.where(np.isin(np.arange(len(users)), test_ids), "test", "train")
-        run.write_table("vocab/users.parquet", users.to_table("user_id", role=pa.array(role, pa.string())), step=STEP)
+        run.write_table(artifacts.USER_VOCAB, users.to_table("user_id", role=pa.array(role, pa.string())), step=STEP)
         if cfg.data.format == "synthetic":
             _write_truth(cfg, run, users, topics)
 
@@ -161,7 +163,7 @@ def run(cfg: Config, run: RunDir) -> dict:
         "users": len(users), "topics": len(topics), "test_users": len(test_ids), "history_rows": int(n_hist),
         "splits": split_counts, "run_dir": run.uri,
     }
-    run.write_json("metrics/ingest.json", summary, step=STEP)
+    run.write_json(artifacts.metrics("ingest"), summary, step=STEP)
     return summary
 
 

@@ -26,6 +26,7 @@ from reco.retrieval.multi_interest import MultiInterestRetriever
 from reco.retrieval.run_data import UserTableBuilder, keep_users, topic_vectors, users_to_embed
 from reco.retrieval.vector import INDEX, ITEMS
 from reco.run_dir import RunDir
+from reco import artifacts
 
 log = logging.getLogger("ray_jobs.multi_interest")
 STEP = "multi_interest"
@@ -36,7 +37,7 @@ def model_fingerprint(run: RunDir, name: str) -> str:
     parts = []
     for part in (ITEMS, INDEX, "model.pt"):
         rel = artifact_path(name, part)
-        if rel in run.manifest().get("artifacts", {}):
+        if run.has(rel):
             parts.append(run.artifact(rel)["files"][""]["sha256"][:16])
     return "-".join(parts)
 
@@ -45,17 +46,17 @@ def write_user_table(run: RunDir, name: str, *, batch_size: int, actors: int, cp
     """Compute ``retrieval/<name>/users`` with Ray Data; incremental when the model is unchanged."""
     rel = artifact_path(name, USERS)
     fingerprint = model_fingerprint(run, name)
-    entry = run.manifest().get("artifacts", {}).get(rel)
+    entry = run.entry(rel)
     previous = None
     if entry is not None and entry.get("meta", {}).get("model") == fingerprint:
         previous = run.read_table(rel, columns=["user_id", "topics", "ts"])
-    current = run.read_table("histories", columns=["user_id", "topics", "ts"])
+    current = run.read_table(artifacts.HISTORIES, columns=["user_id", "topics", "ts"])
     embed, drop = users_to_embed(previous, current)
     total = current.num_rows
     if previous is not None and len(drop) == 0:
         log.info("%s: no user engaged since the last run; %d user vectors unchanged", name, total)
         return {"users": total, "embedded": 0, "incremental": True}
-    hist = read_artifact(run, "histories").select_columns(SEQUENCE_COLUMNS)
+    hist = read_artifact(run, artifacts.HISTORIES).select_columns(SEQUENCE_COLUMNS)
     if previous is not None:
         hist = hist.map_batches(keep_users, batch_format="pyarrow", fn_kwargs={"user_ids": embed})
     fresh = hist.map_batches(UserTableBuilder, fn_constructor_kwargs={"run_uri": run.uri, "name": name}, batch_size=batch_size,
@@ -79,7 +80,7 @@ def run(cfg: Config, run: RunDir) -> dict:
     mi = cfg.retrieval.multi_interest
     vectors = topic_vectors(run)
     if vectors is None:
-        raise ArtifactError(f"embeddings/topics.parquet is not in {run.uri}: run train_embeddings and export_embeddings first")
+        raise ArtifactError(f"{artifacts.TOPIC_EMBEDDINGS} is not in {run.uri}: run train_embeddings and export_embeddings first")
     retriever = MultiInterestRetriever(cfg.retrieval)
     retriever.set_items(vectors)
     retriever.save_model(run, STEP)
@@ -88,7 +89,7 @@ def run(cfg: Config, run: RunDir) -> dict:
     summary = {"step": STEP, **users, **interest_counts(run), "distance_threshold": mi.distance_threshold,
                "half_life_days": mi.half_life_days, "seconds": timer.seconds,
                "users_per_second": users["embedded"] / max(timer.seconds, 1e-9)}
-    run.write_json("metrics/multi_interest.json", summary, step=STEP)
+    run.write_json(artifacts.metrics("multi_interest"), summary, step=STEP)
     return summary
 
 

@@ -25,25 +25,27 @@ import numpy as np
 import ray
 
 from ray_jobs.common import StepTimer, job_main
-from reco.bandits.config import BanditConfig
-from reco.bandits.factory import POLICIES, make_policy
-from reco.bandits.plots import regret_png
-from reco.bandits.replay import obd_features, replay
-from reco.bandits.simulation import bandit_environment, regret_summary, simulate
+from reco.policy.bandits.config import BanditConfig
+from reco.policy.bandits.factory import POLICIES, make_policy
+from reco.policy.bandits.plots import regret_png
+from reco.policy.bandits.replay import obd_features, replay
+from reco.policy.bandits.simulation import bandit_environment, regret_summary, simulate
 from reco.config import Config
-from reco.ope.bootstrap import draw_seeds, paired_bootstrap, percentile_interval, split_draws
-from reco.ope.config import EstimatorConfig, OPEConfig, RewardModelConfig, SyntheticOPEConfig
-from reco.ope.estimators import all_estimators, ope_inputs
-from reco.ope.logged_data import LoggedFeedback, read_obd
-from reco.ope.obd_target import OBDEvaluation, assemble_result, on_policy_truth, time_edges, weight_diagnostics
-from reco.ope.plots import obd_estimates_png, synthetic_png
-from reco.ope.replicates import SyntheticSetup, replicate_seeds, run_replicates, summarize, synthetic_setup
-from reco.ope.report import headline, report_md
-from reco.ope.reward_model import assemble_folds, fit_predict_fold, fold_ids
-from reco.pacing.config import PacingConfig
-from reco.pacing.plots import spend_png
-from reco.pacing.simulate import day_seeds, simulate_day, summarize_days
+from reco.policy.ope.bootstrap import draw_seeds, paired_bootstrap, percentile_interval, split_draws
+from reco.policy.config import PolicyConfig
+from reco.policy.ope.config import EstimatorConfig, RewardModelConfig, SyntheticOPEConfig
+from reco.policy.ope.estimators import all_estimators, ope_inputs
+from reco.policy.logged_data import LoggedFeedback, read_obd
+from reco.policy.ope.obd_target import OBDEvaluation, assemble_result, on_policy_truth, time_edges, weight_diagnostics
+from reco.policy.ope.plots import obd_estimates_png, synthetic_png
+from reco.policy.ope.replicates import SyntheticSetup, replicate_seeds, run_replicates, summarize, synthetic_setup
+from reco.policy.report import headline, report_md
+from reco.policy.ope.reward_model import assemble_folds, fit_predict_fold, fold_ids
+from reco.policy.pacing.config import PacingConfig
+from reco.policy.pacing.plots import spend_png
+from reco.policy.pacing.simulate import day_seeds, simulate_day, summarize_days
 from reco.run_dir import RunDir
+from reco import artifacts
 
 log = logging.getLogger("ray_jobs.ope")
 STEP = "ope"
@@ -98,11 +100,11 @@ def _chunks(items: list, n: int) -> list[list]:
 
 # -- studies -------------------------------------------------------------------------------------
 
-def _obd_path(cfg: OPEConfig) -> str:
+def _obd_path(cfg: PolicyConfig) -> str:
     return cfg.obd.path if os.path.isabs(cfg.obd.path) else os.path.abspath(cfg.obd.path)
 
 
-def load_obd(cfg: OPEConfig) -> tuple[LoggedFeedback, LoggedFeedback]:
+def load_obd(cfg: PolicyConfig) -> tuple[LoggedFeedback, LoggedFeedback]:
     """(logging policy's log, target policy's log), user features encoded alike."""
     root = _obd_path(cfg)
     logged, cats = read_obd(root, cfg.obd.logging_policy, cfg.obd.campaign)
@@ -110,7 +112,7 @@ def load_obd(cfg: OPEConfig) -> tuple[LoggedFeedback, LoggedFeedback]:
     return logged, target
 
 
-def obd_study(cfg: OPEConfig, logged: LoggedFeedback, target: LoggedFeedback, log_ref: ray.ObjectRef) -> dict:
+def obd_study(cfg: PolicyConfig, logged: LoggedFeedback, target: LoggedFeedback, log_ref: ray.ObjectRef) -> dict:
     """Estimates, intervals and relative errors for the target policy on the logging policy's rows."""
     edges = time_edges([logged, target], cfg.obd.time_blocks)
     evaluation = OBDEvaluation(logged, target, edges, cfg.reward_model, cfg.estimators)
@@ -214,14 +216,14 @@ def run(cfg: Config, run: RunDir) -> dict:
                "wait_seconds": {"obd": t_obd.seconds, "synthetic": t_syn.seconds, "bandits": t_bandit.seconds, "pacing": t_pace.seconds}}
     for name, e in obd["estimators"].items():
         log.info("OBD %-9s %.5f  CI %.5f..%.5f  rel. error %.3f (truth %.5f)", name, e["estimate"], *e["ci"], e["rel_error"], obd["truth"])
-    run.write_json("metrics/ope.json", summary, step=STEP)
-    run.write_json("metrics/ope_headline.json", headline(summary), step=STEP)
-    run.write_bytes("reports/ope_obd.png", obd_estimates_png(obd), step=STEP)
-    run.write_bytes("reports/ope_synthetic.png", synthetic_png(synthetic["summary"]), step=STEP)
-    run.write_bytes("reports/bandit_regret.png", regret_png(bandits), step=STEP)
-    run.write_bytes("reports/pacing_spend.png", spend_png(pacing["first_day"]), step=STEP)
-    run.write_bytes("reports/ope.md", report_md(summary).encode(), step=STEP)
-    return {"step": STEP, "headline": headline(summary), "report": run.path("reports/ope.md"), "wait_seconds": summary["wait_seconds"]}
+    run.write_json(artifacts.metrics("ope"), summary, step=STEP)
+    run.write_json(artifacts.metrics("ope_headline"), headline(summary), step=STEP)
+    run.write_bytes(artifacts.report("ope_obd.png"), obd_estimates_png(obd), step=STEP)
+    run.write_bytes(artifacts.report("ope_synthetic.png"), synthetic_png(synthetic["summary"]), step=STEP)
+    run.write_bytes(artifacts.report("bandit_regret.png"), regret_png(bandits), step=STEP)
+    run.write_bytes(artifacts.report("pacing_spend.png"), spend_png(pacing["first_day"]), step=STEP)
+    run.write_bytes(artifacts.report("ope.md"), report_md(summary).encode(), step=STEP)
+    return {"step": STEP, "headline": headline(summary), "report": run.path(artifacts.report("ope.md")), "wait_seconds": summary["wait_seconds"]}
 
 
 main = job_main(run, __doc__.splitlines()[0])

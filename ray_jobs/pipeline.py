@@ -16,8 +16,9 @@ from ray_jobs import expand
 from ray_jobs import train_ranker
 from ray_jobs.common import StepTimer, job_main
 from reco.config import Config
-from reco.report import console_report
+from reco.embedding.report import console_report
 from reco.run_dir import RunDir
+from reco import artifacts
 
 log = logging.getLogger("ray_jobs.pipeline")
 
@@ -41,14 +42,14 @@ def run(cfg: Config, run: RunDir) -> dict:
         seconds[name] = round(timer.seconds, 1)
     summary = {
         "run_dir": run.uri,
-        "ingest": run.read_json("metrics/ingest.json"),
-        "training": run.read_json("metrics/training.json"),
-        "index": run.read_json("metrics/index.json"),
-        "evaluation": run.read_json("metrics/evaluation.json"),
+        "ingest": run.read_json(artifacts.metrics("ingest")),
+        "training": run.read_json(artifacts.metrics("training")),
+        "index": run.read_json(artifacts.metrics("index")),
+        "evaluation": run.read_json(artifacts.metrics("evaluation")),
         "step_seconds": seconds,
         "total_seconds": time.perf_counter() - t0,
     }
-    run.write_json("metrics/pipeline.json", summary, step="pipeline")
+    run.write_json(artifacts.metrics("pipeline"), summary, step="pipeline")
     return summary
 
 

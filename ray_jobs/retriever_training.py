@@ -29,7 +29,7 @@ from ray_jobs.common import StepTimer, read_artifact
 from ray_jobs.multi_interest import write_user_table
 from ray_jobs.train_worker import allreduce, best_of, load_checkpoint, save_checkpoint
 from reco.errors import DataError
-from reco.histories import select_role
+from reco.data.histories import select_role
 from reco.retrieval.base import META, Retriever, artifact_path
 from reco.retrieval.config import RayJobSettings
 from reco.retrieval.data import Queries
@@ -37,7 +37,8 @@ from reco.retrieval.run_data import queries_from_histories
 from reco.retrieval.training import validation_recall
 from reco.run_dir import RunDir
 from reco.schema import StrictModel
-from reco.starspace_fit import FitState
+from reco.fit_state import FitState
+from reco import artifacts
 
 log = logging.getLogger("ray_jobs.retriever_training")
 METRIC = "val_recall@50"
@@ -61,14 +62,14 @@ def settings_fingerprint(section: StrictModel) -> str:
 
 def run_name(prefix: str, section: StrictModel, run: RunDir) -> str:
     """Same settings on the same data resume the same Ray Train run; anything else starts fresh."""
-    data = run.artifact("histories")["files"]
+    data = run.artifact(artifacts.HISTORIES)["files"]
     blob = json.dumps({"settings": settings_fingerprint(section), "data": {k: v["sha256"] for k, v in data.items()}}, sort_keys=True)
     return f"{prefix}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
 def model_is_current(run: RunDir, name: str, section: StrictModel) -> bool:
     rel = artifact_path(name, META)
-    if rel not in run.manifest().get("artifacts", {}):
+    if not run.has(rel):
         return False
     return run.read_json(rel).get("fingerprint") == settings_fingerprint(section)
 
@@ -85,7 +86,7 @@ def training_datasets(run: RunDir, val_max_users: int) -> tuple[ray.data.Dataset
 
 def fit_on_ray(loop, loop_config: dict, datasets: dict, section: StrictModel, name: str, run: RunDir) -> tuple[dict, FitState, float]:
     """Run a worker loop on Ray Train; the best weights, the fit state and the wall time."""
-    storage = run.local_path("train") if run.is_local() else run.path("train")
+    storage = run.local_path(artifacts.TRAIN_STORAGE) if run.is_local() else run.path(artifacts.TRAIN_STORAGE)
     trainer = TorchTrainer(
         loop, train_loop_config=loop_config, datasets=datasets,
         scaling_config=ScalingConfig(num_workers=section.num_workers, use_gpu=False, resources_per_worker={"CPU": section.cpus_per_worker}),
@@ -167,5 +168,5 @@ def run_retriever_job(run: RunDir, name: str, section: StrictModel, train: Calla
         users = write_user_table(run, name, batch_size=section.embed_batch_size, actors=section.actors,
                                  cpus_per_actor=section.cpus_per_actor, step=step)
     summary = {"step": step, **extra, **training, **users, "embed_seconds": timer.seconds}
-    run.write_json(f"metrics/{step}.json", summary, step=step)
+    run.write_json(artifacts.metrics(step), summary, step=step)
     return {k: v for k, v in summary.items() if k != "history"}

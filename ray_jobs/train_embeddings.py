@@ -1,7 +1,7 @@
 """train_embeddings: StarSpace user embeddings on Ray Train (TorchTrainer, DDP on CPU).
 
 Each worker streams its own shard of the train users' histories (``get_dataset_shard``),
-takes leave-one-out steps (reco.starspace_fit), scores its shard of the validation users, and
+takes leave-one-out steps (reco.embedding.fit), scores its shard of the validation users, and
 all workers agree on the epoch's loss and hit@10 through an all-reduce. Every epoch reports and
 checkpoints (model, optimizer, best model so far, progress); training stops early after
 ``embedding.patience`` epochs without a better validation hit@10. A rerun with the same config
@@ -27,14 +27,16 @@ from ray.train.torch import TorchTrainer
 
 from ray_jobs.common import StepTimer, job_main, read_artifact
 from ray_jobs.train_worker import allreduce, best_of, load_checkpoint, quiet_worker_logs, save_checkpoint
-from reco.config import Config, EmbeddingConfig
-from reco.embeddings import MODEL_ARTIFACT, save_model
+from reco.config import Config
+from reco.embedding.config import EmbeddingConfig
+from reco.embedding.export import save_model
 from reco.errors import DataError
 from reco.faults import FaultConfig, crash_once
-from reco.histories import select_role
+from reco.data.histories import select_role
 from reco.run_dir import RunDir
-from reco.starspace import NegativeSampler, StarSpace, make_optimizer
-from reco.starspace_fit import train_step, validation_ranks
+from reco.embedding.starspace import NegativeSampler, StarSpace, make_optimizer
+from reco.embedding.fit import train_step, validation_ranks
+from reco import artifacts
 
 log = logging.getLogger("ray_jobs.train_embeddings")
 STEP = "train_embeddings"
@@ -110,13 +112,13 @@ def fingerprint(cfg: EmbeddingConfig, run: RunDir) -> str:
     out, so a rerun with more epochs continues where the last run stopped.
     """
     relevant = cfg.model_dump(exclude={"num_workers", "cpus_per_worker", "epochs", "patience", "max_failures"})
-    data = run.artifact("histories")["files"]
+    data = run.artifact(artifacts.HISTORIES)["files"]
     blob = json.dumps({"cfg": relevant, "data": {k: v["sha256"] for k, v in data.items()}}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def datasets(cfg: Config, run: RunDir) -> tuple[ray.data.Dataset, ray.data.Dataset, int]:
-    hist = read_artifact(run, "histories")
+    hist = read_artifact(run, artifacts.HISTORIES)
     train = hist.map_batches(select_role, batch_format="pyarrow", fn_kwargs={"role": "train", "min_input": 2}).materialize()
     n_train = train.count()
     if n_train == 0:
@@ -128,12 +130,12 @@ def datasets(cfg: Config, run: RunDir) -> tuple[ray.data.Dataset, ray.data.Datas
 
 def run(cfg: Config, run: RunDir) -> dict:
     emb = cfg.embedding
-    topics = run.read_table("vocab/topics.parquet", columns=["topic_id", "train_count"])
+    topics = run.read_table(artifacts.TOPIC_VOCAB, columns=["topic_id", "train_count"])
     counts = topics.column("train_count").to_numpy()
     with StepTimer("prepare datasets"):
         train, val, n_train = datasets(cfg, run)
     name = f"starspace-{fingerprint(emb, run)}"
-    storage = run.local_path("train") if run.is_local() else run.path("train")
+    storage = run.local_path(artifacts.TRAIN_STORAGE) if run.is_local() else run.path(artifacts.TRAIN_STORAGE)
     trainer = TorchTrainer(
         train_loop,
         train_loop_config={"embedding": emb.model_dump(), "n_topics": len(counts), "topic_counts": counts.tolist(), "train_users": n_train,
@@ -156,7 +158,7 @@ def run(cfg: Config, run: RunDir) -> dict:
     model.load_state_dict(best)
     meta = {"weighted_pooling": emb.weighted_pooling, "best_epoch": state.best_epoch, METRIC: state.best_metric,
             "config": emb.model_dump(), "train_run": name}
-    run.write_bytes(MODEL_ARTIFACT, save_model(model, meta), step=STEP, meta={"best_epoch": state.best_epoch, METRIC: state.best_metric})
+    run.write_bytes(artifacts.STARSPACE_MODEL, save_model(model, meta), step=STEP, meta={"best_epoch": state.best_epoch, METRIC: state.best_metric})
     total_examples = sum(h["train_examples"] for h in state.history)
     total_train_s = sum(h["train_seconds"] for h in state.history)
     summary = {
@@ -165,7 +167,7 @@ def run(cfg: Config, run: RunDir) -> dict:
         "workers": emb.num_workers, "fit_seconds": timer.seconds, "train_seconds": total_train_s,
         "examples_per_second": total_examples / max(total_train_s, 1e-9), "history": state.history,
     }
-    run.write_json("metrics/training.json", summary, step=STEP)
+    run.write_json(artifacts.metrics("training"), summary, step=STEP)
     return {k: v for k, v in summary.items() if k != "history"}
 
 

@@ -34,6 +34,7 @@ from reco.retrieval.config import MfConfig
 from reco.retrieval.data import UserSequences
 from reco.retrieval.mf import MfFactors, MfRetriever, make_mf, training_rows
 from reco.run_dir import RunDir
+from reco import artifacts
 
 log = logging.getLogger("ray_jobs.train_mf")
 STEP = "train_mf"
@@ -78,8 +79,8 @@ def train_loop(loop_cfg: dict) -> None:
 
 def train(cfg: Config, run: RunDir) -> dict:
     mf = cfg.retrieval.mf
-    n_topics = run.read_table("vocab/topics.parquet", columns=["topic_id"]).num_rows
-    n_users = run.read_table("vocab/users.parquet", columns=["user_id"]).num_rows
+    n_topics = run.read_table(artifacts.TOPIC_VOCAB, columns=["topic_id"]).num_rows
+    n_users = run.read_table(artifacts.USER_VOCAB, columns=["user_id"]).num_rows
     with StepTimer("prepare datasets"):
         train_ds, val_ds, n_train = training_datasets(run, mf.val_max_users)
         known = train_ds.select_columns(["user_id"]).to_pandas()["user_id"].to_numpy()

@@ -40,7 +40,7 @@ from ray_jobs.common import StepTimer, job_main
 from ray_jobs.train_worker import allreduce, best_of, load_checkpoint, quiet_worker_logs, save_checkpoint
 from reco.config import Config
 from reco.errors import ConfigError
-from reco.rank.artifact import RANKER_ARTIFACT, Ranker
+from reco.rank.artifact import Ranker
 from reco.rank.calibration import Calibrator, choose_and_fit, reliability_png
 from reco.rank.catalog import Catalog, SideTable
 from reco.rank.config import RankingConfig
@@ -51,13 +51,14 @@ from reco.rank.losses import make_loss
 from reco.rank.models import build_model
 from reco.rank.training import MONITOR_KEY, NegativeSampler, make_optimizer, predict_logits, seen_pairs, train_epoch, validation_metrics
 from reco.run_dir import RunDir
-from reco.starspace_fit import FitState
+from reco.fit_state import FitState
+from reco import artifacts
 
 log = logging.getLogger("ray_jobs.train_ranker")
 STEP = "train_ranker"
-METRICS_ARTIFACT = "metrics/ranking.json"
-PREDICTIONS_ARTIFACT = "predictions/ranking_test.parquet"
-RELIABILITY_ARTIFACT = "reports/ranking_reliability.png"
+METRICS_ARTIFACT = artifacts.metrics("ranking")
+PREDICTIONS_ARTIFACT = artifacts.RANKING_PREDICTIONS
+RELIABILITY_ARTIFACT = artifacts.report("ranking_reliability.png")
 
 
 def _encode(frame: pd.DataFrame, pipeline: FeaturePipeline, labels: list[str]) -> pa.Table:
@@ -181,7 +182,7 @@ def _predictions_table(logits: np.ndarray, rows: Rows, calibrators: list[Calibra
 def run(cfg: Config, run: RunDir) -> dict:
     rc = cfg.ranking
     tc = rc.train
-    if not run.exists("manifest.json"):
+    if not run.exists(artifacts.MANIFEST):
         run.start(cfg.model_dump())
     with StepTimer(f"prepare ranking data ({rc.source})"):
         data = load_ranking_data(rc, run)
@@ -206,7 +207,7 @@ def run(cfg: Config, run: RunDir) -> dict:
         train_loop, train_loop_config=loop_cfg, datasets={"train": train_ds, "validation": val_ds},
         dataset_config=DataConfig(datasets_to_split=["train"]),
         scaling_config=ScalingConfig(num_workers=tc.num_workers, use_gpu=False, resources_per_worker={"CPU": tc.cpus_per_worker}),
-        run_config=RunConfig(name=name, storage_path=run.local_path("train") if run.is_local() else run.path("train"),
+        run_config=RunConfig(name=name, storage_path=run.local_path(artifacts.TRAIN_STORAGE) if run.is_local() else run.path(artifacts.TRAIN_STORAGE),
                              storage_filesystem=None if run.is_local() else run.fs, checkpoint_config=CheckpointConfig(num_to_keep=2),
                              failure_config=FailureConfig(max_failures=tc.max_failures), logging_config=LoggingConfig(log_level="WARNING")),
     )
@@ -225,7 +226,7 @@ def run(cfg: Config, run: RunDir) -> dict:
             test.update(leave_one_out_report(data, catalog, model_score_matrix(model, catalog)))
     ranker = Ranker(model, rc.model, pipeline, catalog, data.labels, calibrators,
                     {"data": data.name, "best_epoch": state.best_epoch, "train_run": name, "monitor": tc.monitor})
-    run.write_bytes(RANKER_ARTIFACT, ranker.to_bytes(), step=STEP, meta={"model": rc.model.name, "best_epoch": state.best_epoch})
+    run.write_bytes(artifacts.RANKER, ranker.to_bytes(), step=STEP, meta={"model": rc.model.name, "best_epoch": state.best_epoch})
     run.write_table(PREDICTIONS_ARTIFACT, _predictions_table(test_logits, test_rows, calibrators, data.labels), step=STEP)
     t0 = data.labels[0]
     run.write_bytes(RELIABILITY_ARTIFACT, reliability_png({

@@ -36,6 +36,7 @@ from reco.retrieval.sampled_softmax import item_distribution
 from reco.retrieval.sequence_fit import make_model, make_optimizer, train_step, validation_batch
 from reco.retrieval.sequence_tower import SequenceTowerRetriever
 from reco.run_dir import RunDir
+from reco import artifacts
 
 log = logging.getLogger("ray_jobs.train_sequence")
 STEP = "train_sequence"
@@ -74,7 +75,7 @@ def train_loop(loop_cfg: dict) -> None:
 
 def train(cfg: Config, run: RunDir) -> dict:
     seq = cfg.retrieval.sequence
-    counts = run.read_table("vocab/topics.parquet", columns=["train_count"]).column("train_count").to_numpy()
+    counts = run.read_table(artifacts.TOPIC_VOCAB, columns=["train_count"]).column("train_count").to_numpy()
     with StepTimer("prepare datasets"):
         train_ds, val_ds, n_train = training_datasets(run, seq.val_max_users)
     best, state, seconds = fit_on_ray(train_loop, {"sequence": seq.model_dump(), "n_topics": len(counts), "topic_counts": counts.tolist()},

@@ -34,19 +34,20 @@ from reco.retrieval.sampled_softmax import item_distribution
 from reco.retrieval.two_tower import TwoTowerRetriever
 from reco.retrieval.two_tower_fit import make_model, train_step, users_per_step
 from reco.run_dir import RunDir
+from reco import artifacts
 
 log = logging.getLogger("ray_jobs.train_two_tower")
 STEP = "train_two_tower"
 
 
 def trained_users(run: RunDir) -> np.ndarray:
-    users = run.read_table("vocab/users.parquet", columns=["user_id", "role"])
+    users = run.read_table(artifacts.USER_VOCAB, columns=["user_id", "role"])
     return users.filter(pc.equal(users.column("role"), "train")).column("user_id").to_numpy()
 
 
 def build_model(run: RunDir, cfg: TwoTowerConfig) -> "torch.nn.Module":
-    n_topics = run.read_table("vocab/topics.parquet", columns=["topic_id"]).num_rows
-    n_users = run.read_table("vocab/users.parquet", columns=["user_id"]).num_rows
+    n_topics = run.read_table(artifacts.TOPIC_VOCAB, columns=["topic_id"]).num_rows
+    n_users = run.read_table(artifacts.USER_VOCAB, columns=["user_id"]).num_rows
     items, users = run_features(run)
     return make_model(n_users, n_topics, cfg, items, users, trained_users(run))
 
@@ -76,7 +77,7 @@ def train_loop(loop_cfg: dict) -> None:
 
 def train(cfg: Config, run: RunDir) -> dict:
     tt = cfg.retrieval.two_tower
-    counts = run.read_table("vocab/topics.parquet", columns=["train_count"]).column("train_count").to_numpy()
+    counts = run.read_table(artifacts.TOPIC_VOCAB, columns=["train_count"]).column("train_count").to_numpy()
     with StepTimer("prepare datasets"):
         train_ds, val_ds, n_train = training_datasets(run, tt.val_max_users)
     best, state, seconds = fit_on_ray(train_loop, {"two_tower": tt.model_dump(), "run_uri": run.uri, "topic_counts": counts.tolist()},

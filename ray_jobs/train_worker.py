@@ -15,7 +15,7 @@ import ray.train
 import torch
 import torch.distributed as dist
 
-from reco.starspace_fit import FitState
+from reco.fit_state import FitState
 
 
 def allreduce(values: list[float]) -> list[float]:

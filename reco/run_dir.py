@@ -27,10 +27,10 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from reco.errors import ArtifactError
+from reco import artifacts
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
 _VERSIONED_PACKAGES = ("reco-ray", "ray", "torch", "faiss-cpu", "pyarrow", "pandas", "numpy")
 
 
@@ -93,16 +93,16 @@ class RunDir:
 
     # -- manifest --------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
-        if not self.exists(MANIFEST):
+        if not self.exists(artifacts.MANIFEST):
             return {"artifacts": {}}
-        with self.fs.open_input_stream(self.path(MANIFEST)) as f:
+        with self.fs.open_input_stream(self.path(artifacts.MANIFEST)) as f:
             try:
                 return json.loads(f.read().decode())
             except json.JSONDecodeError as e:
                 raise ArtifactError(f"{self.uri}/manifest.json is corrupt: {e}") from None
 
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
-        self._write_bytes_atomic(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
+        self._write_bytes_atomic(artifacts.MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
 
     def start(self, config: dict[str, Any]) -> None:
         """Create the directory and record the config and package versions of this run."""
@@ -129,6 +129,22 @@ class RunDir:
         }
         self._write_manifest(m)
 
+    def entry(self, rel: str) -> dict[str, Any] | None:
+        """The manifest's record of ``rel`` (step, rows, files, meta), unchecked; None if absent."""
+        return self.manifest().get("artifacts", {}).get(rel)
+
+    def has(self, rel: str) -> bool:
+        """Whether the manifest records artifact ``rel`` (no checksum: :meth:`artifact` checks)."""
+        return rel in self.manifest().get("artifacts", {})
+
+    def names(self) -> set[str]:
+        """Every artifact the manifest records."""
+        return set(self.manifest().get("artifacts", {}))
+
+    def config(self) -> dict[str, Any]:
+        """The config this run was made with, as recorded by :meth:`start` (empty if none)."""
+        return self.manifest().get("config") or {}
+
     def forget(self, rel: str) -> None:
         m = self.manifest()
         if m.get("artifacts", {}).pop(rel, None) is not None:
@@ -136,7 +152,7 @@ class RunDir:
 
     def artifact(self, rel: str) -> dict[str, Any]:
         """The manifest entry of an artifact after checking every file's size and checksum."""
-        entry = self.manifest().get("artifacts", {}).get(rel)
+        entry = self.entry(rel)
         if entry is None:
             raise ArtifactError(
                 f"artifact {rel} is not in {self.uri}/manifest.json (run the step that writes it first)"

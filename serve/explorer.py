@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 from sklearn.decomposition import PCA
 
-from reco.config import DataConfig
-from reco.embeddings import USERS_ARTIFACT, vectors_of
+from reco.data.config import DataConfig
+from reco.data.vectors import vectors_of
 from reco.errors import ArtifactError
 from reco.run_dir import RunDir
 from reco.vocab import Vocabulary
@@ -27,6 +27,7 @@ from serve.explorer_lists import PreparedList, TopicNames, prepared_lists
 from serve.http_errors import NotFound, TooLarge
 from serve.services import run_config
 from serve.settings import ServeSettings
+from reco import artifacts
 
 log = logging.getLogger("serve.explorer")
 
@@ -96,8 +97,8 @@ class ExplorerService:
             raise ArtifactError(f"{s.run_dir} holds no run (no manifest.json with artifacts): run python -m ray_jobs.pipeline first")
         self.config = run_config(self.run)
         self.artifacts = set(self.manifest["artifacts"])
-        self.users = Vocabulary.from_table(self.run.read_table("vocab/users.parquet"), "user_id")
-        topics = self.run.read_table("vocab/topics.parquet")
+        self.users = Vocabulary.from_table(self.run.read_table(artifacts.USER_VOCAB), "user_id")
+        topics = self.run.read_table(artifacts.TOPIC_VOCAB)
         self.topics = Vocabulary.from_table(topics, "topic_id")
         names = topics.sort_by("topic_id").column("name").to_pylist() if "name" in topics.column_names else [None] * len(self.topics)
         self.topic_names = names
@@ -105,7 +106,7 @@ class ExplorerService:
         self.histories, self.history_row = self._histories()
         self.map = self._map(map_sample, seed)
         self.lists: dict[str, PreparedList] = prepared_lists(self.run, self.config, self.users, self.topics, self.topic_name)
-        self.metrics = {m: _finite(self.run.read_json(f"metrics/{m}.json")) for m in METRICS if f"metrics/{m}.json" in self.artifacts}
+        self.metrics = {m: _finite(self.run.read_json(artifacts.metrics(m))) for m in METRICS if artifacts.metrics(m) in self.artifacts}
         self.reports = {a.split("/", 1)[1]: self.run.read_bytes(a) for a in sorted(self.artifacts)
                         if a.startswith("reports/") and a.endswith(".png")}
         log.info("explorer ready: %s, %d users, %d prepared lists, %d report plots", s.run_dir, len(self.users),
@@ -113,18 +114,18 @@ class ExplorerService:
 
     # -- loading -------------------------------------------------------------------------------
     def _histories(self) -> tuple[pa.Table | None, np.ndarray]:
-        if "histories" not in self.artifacts:
+        if artifacts.HISTORIES not in self.artifacts:
             return None, np.full(len(self.users), -1, dtype=np.int64)
-        table = self.run.read_table("histories", columns=["user_id", "topics", "weights", "ts", "targets", "target_weights", "target_ts"])
+        table = self.run.read_table(artifacts.HISTORIES, columns=["user_id", "topics", "weights", "ts", "targets", "target_weights", "target_ts"])
         table = table.sort_by("user_id")
         row = np.full(len(self.users), -1, dtype=np.int64)
         row[table.column("user_id").to_numpy()] = np.arange(table.num_rows)
         return table, row
 
     def _map(self, sample: int, seed: int) -> UserMap | None:
-        if USERS_ARTIFACT not in self.artifacts:
+        if artifacts.USER_EMBEDDINGS not in self.artifacts:
             return None
-        table = self.run.read_table(USERS_ARTIFACT)
+        table = self.run.read_table(artifacts.USER_EMBEDDINGS)
         return UserMap(table.column("user_id").to_numpy(), np.asarray(vectors_of(table), np.float32), sample, seed)
 
     # -- the run ---------------------------------------------------------------------------------
@@ -202,7 +203,7 @@ class ExplorerService:
     def map_points(self, seed_ids: list[str], audience_ids: list[str]) -> dict[str, Any]:
         """Seeds, audience and the background sample in one 2-D frame; unknown ids are counted."""
         if self.map is None:
-            raise ArtifactError(f"{self.settings.run_dir} has no user embeddings ({USERS_ARTIFACT}): run export_embeddings first")
+            raise ArtifactError(f"{self.settings.run_dir} has no user embeddings ({artifacts.USER_EMBEDDINGS}): run export_embeddings first")
         limit = self.settings.max_seed_ids + self.settings.max_audience_size
         if len(seed_ids) + len(audience_ids) > limit:
             raise TooLarge(f"seed and audience ids are {len(seed_ids) + len(audience_ids)}, more than the limit of {limit}")

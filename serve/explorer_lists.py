@@ -21,10 +21,11 @@ from reco.config import Config
 from reco.errors import DataError
 from reco.expansion.config import BUCKETS
 from reco.expansion.list_definitions import ListDefinitions, community_audiences, topic_audiences
-from reco.expansion.seed_lists import SEED_LISTS_ARTIFACT
-from reco.formats import read_topic_names, resolve_source
+
+from reco.data.formats import read_topic_names, resolve_source
 from reco.run_dir import RunDir
 from reco.vocab import Vocabulary
+from reco import artifacts
 
 log = logging.getLogger("serve.explorer")
 
@@ -83,8 +84,8 @@ class TopicNames:
 
 
 def _from_run(run: RunDir) -> list[tuple[str, list[str], str]]:
-    table = run.read_table(SEED_LISTS_ARTIFACT, columns=["seed_list_id", "user_id"])
-    source = run.artifact(SEED_LISTS_ARTIFACT)["meta"].get("source") or "the run's seed lists"
+    table = run.read_table(artifacts.SEED_LISTS, columns=["seed_list_id", "user_id"])
+    source = run.artifact(artifacts.SEED_LISTS)["meta"].get("source") or "the run's seed lists"
     ids = table.column("seed_list_id").to_pylist()
     users = table.column("user_id").to_pylist()
     grouped: dict[str, list[str]] = {}
@@ -95,7 +96,7 @@ def _from_run(run: RunDir) -> list[tuple[str, list[str], str]]:
 
 def _topic_lists(run: RunDir, cfg: Config, users: Vocabulary, topics: Vocabulary) -> ListDefinitions:
     prefix, min_weight = TOPIC_LISTS[cfg.data.format]
-    inter = run.read_table("interactions", columns=["user_id", "topic_id", "weight"])
+    inter = run.read_table(artifacts.INTERACTIONS, columns=["user_id", "topic_id", "weight"])
     raw = pa.table({
         "user": users.raw_ids.take(inter.column("user_id").combine_chunks()),
         "topic": topics.raw_ids.take(inter.column("topic_id").combine_chunks()),
@@ -106,13 +107,12 @@ def _topic_lists(run: RunDir, cfg: Config, users: Vocabulary, topics: Vocabulary
 
 
 def _derived(run: RunDir, cfg: Config, users: Vocabulary, topics: Vocabulary) -> list[tuple[str, list[str], str]]:
-    artifacts = run.manifest().get("artifacts", {})
-    if cfg.data.format in TOPIC_LISTS and "interactions" in artifacts:
+    if cfg.data.format in TOPIC_LISTS and run.has(artifacts.INTERACTIONS):
         defs = _topic_lists(run, cfg, users, topics)
         return [(k, [str(u) for u in v], "derived from the run's interactions (seen in training)") for k, v in defs.lists.items()]
-    if "truth/user_communities.parquet" in artifacts:
+    if run.has(artifacts.USER_COMMUNITIES):
         synthetic = cfg.expansion.synthetic_lists.model_copy(update={"per_bucket": PER_BUCKET})
-        defs = community_audiences(run.read_table("truth/user_communities.parquet"), cfg.expansion.buckets, synthetic)
+        defs = community_audiences(run.read_table(artifacts.USER_COMMUNITIES), cfg.expansion.buckets, synthetic)
         return [(k, users.decode(np.asarray(v, np.int64)), "the run's planted communities") for k, v in defs.lists.items()]
     return []
 
@@ -120,7 +120,7 @@ def _derived(run: RunDir, cfg: Config, users: Vocabulary, topics: Vocabulary) ->
 def prepared_lists(run: RunDir, cfg: Config, users: Vocabulary, topics: Vocabulary,
                    topic_name: Callable[[str], str | None]) -> dict[str, PreparedList]:
     """Every prepared list by id, small lists first, each bucket sorted by label."""
-    found = _from_run(run) if SEED_LISTS_ARTIFACT in run.manifest().get("artifacts", {}) else []
+    found = _from_run(run) if run.has(artifacts.SEED_LISTS) else []
     if not found:
         found = _derived(run, cfg, users, topics)
     lists = [PreparedList(list_id, list_label(list_id, topic_name), cfg.expansion.buckets.of(len(members)), members, source)

@@ -23,9 +23,9 @@ from reco.run_dir import RunDir
 from reco.vocab import Vocabulary
 from serve.http_errors import NotFound
 from serve.settings import ServeSettings
+from reco import artifacts
 
 log = logging.getLogger("serve")
-AUDIENCES = "audiences"
 
 
 def one_thread_per_request() -> None:
@@ -38,7 +38,7 @@ def one_thread_per_request() -> None:
 
 def run_config(run: RunDir) -> Config:
     """The config the run was made with (its manifest), so serving uses the same settings."""
-    return Config.model_validate(run.manifest().get("config") or {})
+    return Config.model_validate(run.config())
 
 
 class ExpansionService:
@@ -49,7 +49,7 @@ class ExpansionService:
         s = ServeSettings.model_validate(settings)
         run = RunDir(s.run_dir)
         self.expander = AudienceExpander(s.run_dir, run_config(run).expansion)
-        self.audiences = run.read_table(AUDIENCES) if AUDIENCES in run.manifest().get("artifacts", {}) else None
+        self.audiences = run.read_table(artifacts.AUDIENCES) if run.has(artifacts.AUDIENCES) else None
         log.info("expansion ready: %d users, %s batch audience rows", self.expander.n_users,
                  0 if self.audiences is None else self.audiences.num_rows)
 
@@ -105,8 +105,8 @@ class RetrievalService:
         s = ServeSettings.model_validate(settings)
         self.run = RunDir(s.run_dir)
         self.default = s.retriever or run_config(self.run).retrieval.default
-        self.users = Vocabulary.from_table(self.run.read_table("vocab/users.parquet"), "user_id")
-        topics = self.run.read_table("vocab/topics.parquet")
+        self.users = Vocabulary.from_table(self.run.read_table(artifacts.USER_VOCAB), "user_id")
+        topics = self.run.read_table(artifacts.TOPIC_VOCAB)
         self.topics = Vocabulary.from_table(topics, "topic_id")
         self.names = topics.column("name").to_pylist() if "name" in topics.column_names else [None] * len(self.topics)
         counts = topics.column("train_count").to_numpy()

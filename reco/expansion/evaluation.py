@@ -15,20 +15,21 @@ import pyarrow as pa
 
 from reco.expansion.config import ExpansionConfig
 from reco.expansion.protocol import EvalList, UserSpace, evaluate_split
-from reco.expansion.seed_lists import LIST_TRUTH_ARTIFACT, SEED_LISTS_ARTIFACT
+
 from reco.expansion.user_vectors import VectorSets, read_user_vectors
 from reco.run_dir import RunDir
+from reco import artifacts
 
 
 def has_seed_lists(run: RunDir) -> bool:
-    return SEED_LISTS_ARTIFACT in run.manifest().get("artifacts", {})
+    return run.has(artifacts.SEED_LISTS)
 
 
 def load_space(run: RunDir, cfg: ExpansionConfig) -> tuple[UserSpace, np.ndarray]:
     """The user space of a run (``expansion.user_vectors``' vectors) and the dense user id at each position."""
     users = read_user_vectors(run, cfg.user_vectors)
     ids = users.column("user_id").to_numpy()
-    vocab = run.read_table("vocab/users.parquet", columns=["user_id", "count"])
+    vocab = run.read_table(artifacts.USER_VOCAB, columns=["user_id", "count"])
     counts = np.zeros(int(max(ids.max(), vocab.column("user_id").to_numpy().max())) + 1, dtype=np.int64)
     counts[vocab.column("user_id").to_numpy()] = vocab.column("count").to_numpy()
     return UserSpace.build(VectorSets.from_table(users, cfg.max_vectors), counts[ids], cfg), ids
@@ -43,11 +44,11 @@ def _positions(table: pa.Table, raw_to_pos: dict[str, int]) -> dict[str, np.ndar
 
 def load_eval_lists(run: RunDir, cfg: ExpansionConfig, ids: np.ndarray) -> list[EvalList]:
     """The run's seed lists (and truths) as positions in the user space, with their bucket."""
-    vocab = run.read_table("vocab/users.parquet", columns=["user_id", "raw_id"])
+    vocab = run.read_table(artifacts.USER_VOCAB, columns=["user_id", "raw_id"])
     raw_of = dict(zip(vocab.column("user_id").to_numpy().tolist(), vocab.column("raw_id").to_pylist()))
     raw_to_pos = {raw_of[int(u)]: i for i, u in enumerate(ids)}
-    members = _positions(run.read_table(SEED_LISTS_ARTIFACT), raw_to_pos)
-    truth = _positions(run.read_table(LIST_TRUTH_ARTIFACT), raw_to_pos) if LIST_TRUTH_ARTIFACT in run.manifest()["artifacts"] else {}
+    members = _positions(run.read_table(artifacts.SEED_LISTS), raw_to_pos)
+    truth = _positions(run.read_table(artifacts.LIST_TRUTH), raw_to_pos) if run.has(artifacts.LIST_TRUTH) else {}
     return [EvalList(k, v, cfg.buckets.of(len(v)), truth.get(k)) for k, v in members.items() if len(v) >= 2]
 
 

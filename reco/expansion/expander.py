@@ -28,8 +28,9 @@ from reco.expansion.config import ExpansionConfig
 from reco.expansion.region_density import Hyperplanes, density_table, region_counts, repetition_major, score_flat, smoothing, voting_table
 from reco.expansion.topk import top_k
 from reco.expansion.user_vectors import POOLED, VectorSets, read_user_vectors
-from reco.index import from_bytes
+from reco.embedding.index import from_bytes
 from reco.run_dir import RunDir
+from reco import artifacts
 
 METHODS = ("blend", "density", "voting", "classifier", "centroid", "logreg", "most_active", "random")
 
@@ -59,7 +60,7 @@ class AudienceExpander:
         dense = users.column("user_id").to_numpy()
         self.sets = VectorSets.from_table(users, self.cfg.max_vectors)
         self.slots = np.ascontiguousarray(self.sets.flat(), dtype=np.float32)  # (users * m, d), padding masked
-        vocab = run.read_table("vocab/users.parquet", columns=["user_id", "raw_id", "count"])
+        vocab = run.read_table(artifacts.USER_VOCAB, columns=["user_id", "raw_id", "count"])
         by_dense = dict(zip(vocab.column("user_id").to_numpy().tolist(), zip(vocab.column("raw_id").to_pylist(), vocab.column("count").to_numpy().tolist())))
         self.raw_ids = np.asarray([by_dense[int(u)][0] for u in dense], dtype=object)
         self.activity = np.asarray([by_dense[int(u)][1] for u in dense], dtype=np.float64)
@@ -91,8 +92,8 @@ class AudienceExpander:
             index = faiss.IndexFlatIP(self.sets.dim)
             index.add(np.ascontiguousarray(self.sets.valid()))  # real vectors only: padding would score 0
             return index, np.nonzero(self.sets.mask)[0]
-        index = from_bytes(run.read_bytes("index/users.faiss"))
-        slot_ids = run.read_table("index/users_ids.parquet").column("user_id").to_numpy()
+        index = from_bytes(run.read_bytes(artifacts.index("users")))
+        slot_ids = run.read_table(artifacts.index_ids("users")).column("user_id").to_numpy()
         pos_of = np.full(int(max(dense.max(), slot_ids.max())) + 1, -1, dtype=np.int64)
         pos_of[dense] = np.arange(len(dense))
         return index, pos_of[slot_ids]

@@ -40,7 +40,7 @@ def topic_audiences(raw: pa.Table, buckets: SizeBuckets, per_bucket: int, min_si
                     min_weight: float | None = None, max_size: int | None = None) -> ListDefinitions:
     """Lists "users who engaged with topic t (weight >= min_weight)", ``per_bucket`` per size bucket.
 
-    ``raw`` has string columns user and topic and a weight (reco.formats.RAW_SCHEMA).
+    ``raw`` has string columns user and topic and a weight (reco.data.formats.RAW_SCHEMA).
     """
     df = raw.select(["user", "topic", "weight"]).to_pandas()
     if min_weight is not None:

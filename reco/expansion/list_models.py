@@ -22,8 +22,9 @@ from reco.expansion.config import ExpansionConfig
 from reco.expansion.region_density import Hyperplanes, SparseTable, dense_from_sparse, smoothing, sparse_table
 from reco.expansion.seed_lists import SeedList
 from reco.expansion.user_vectors import VectorSets
+from reco import artifacts
 
-ARTIFACT = "models/expansion.npz"
+ARTIFACT = artifacts.EXPANSION_MODELS
 
 
 def list_seed(list_id: str) -> int:

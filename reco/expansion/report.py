@@ -114,7 +114,7 @@ def report_md(summary: dict[str, Any], meta: dict[str, Any], versus: dict[str, A
 
 
 def section_lines(result: dict[str, Any]) -> list[str]:
-    """The expansion section of the run's main report (reco.report): the plot and the table."""
+    """The expansion section of the run's main report (reco.embedding.report): the plot and the table."""
     meta = result["meta"]
     return [
         "## Audience expansion",

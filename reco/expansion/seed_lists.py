@@ -21,11 +21,10 @@ import pyarrow.parquet as pq
 
 from reco.errors import DataError
 from reco.vocab import Vocabulary
+from reco import artifacts
 
 log = logging.getLogger(__name__)
 
-SEED_LISTS_ARTIFACT = "expansion/seed_lists.parquet"  # the lists a run expanded (known seeds, raw ids)
-LIST_TRUTH_ARTIFACT = "expansion/list_truth.parquet"  # every true member of each list, where known
 COLUMNS = ("seed_list_id", "user_id")
 SCHEMA = pa.schema([("seed_list_id", pa.string()), ("user_id", pa.string())])
 

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collections.abc import Collection
+
 import numpy as np
 import pyarrow as pa
 
-from reco.embeddings import USERS_ARTIFACT
 from reco.errors import ArtifactError, ConfigError, DataError
+from reco import artifacts
 
 POOLED = "embedding"
 
@@ -125,13 +127,13 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 
 def source_artifact(name: str) -> str:
     """The run-directory artifact holding the user vectors ``expansion.user_vectors`` names."""
-    return USERS_ARTIFACT if name == POOLED else f"retrieval/{name}/users"
+    return artifacts.USER_EMBEDDINGS if name == POOLED else artifacts.retriever(name, "users")
 
 
-def check_source(name: str, artifacts: dict) -> str:
+def check_source(name: str, recorded: Collection[str]) -> str:
     """The artifact to read, or a one-line error: an unknown name, a retriever without vectors, one not run yet."""
     if name == POOLED:
-        return USERS_ARTIFACT
+        return artifacts.USER_EMBEDDINGS
     from reco.retrieval.base import retriever_class
 
     try:
@@ -142,7 +144,7 @@ def check_source(name: str, artifacts: dict) -> str:
         raise ConfigError(f"expansion.user_vectors={name!r}: that retriever has no user vectors (popularity, item-kNN and Pixie score "
                           f"topics directly); use {POOLED!r} or a vector retriever such as multi_interest")
     rel = source_artifact(name)
-    if rel not in artifacts:
+    if rel not in recorded:
         how = f"run python -m {cls.job} --config <the run's config> first" if cls.job else "it is saved by bench.retrieval only"
         raise ArtifactError(f"expansion.user_vectors={name!r} needs {rel}, which this run does not have: {how}")
     return rel
@@ -154,4 +156,4 @@ def vector_columns(name: str) -> list[str]:
 
 def read_user_vectors(run, name: str) -> pa.Table:
     """The user vector table ``expansion.user_vectors`` names, read whole (user_id and the vector columns)."""
-    return run.read_table(check_source(name, run.manifest().get("artifacts", {})), columns=vector_columns(name))
+    return run.read_table(check_source(name, run.names()), columns=vector_columns(name))

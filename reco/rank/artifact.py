@@ -30,8 +30,8 @@ from reco.rank.features import FeatureLayout, FeaturePipeline
 from reco.rank.models import build_model
 from reco.rank.training import predict_logits
 from reco.run_dir import RunDir
+from reco import artifacts
 
-RANKER_ARTIFACT = "models/ranker.pt"
 FORMAT = "reco.rank.ranker/1"
 
 
@@ -131,7 +131,7 @@ class Ranker:
                    [Calibrator.from_dict(c) for c in blob["calibrators"]], dict(blob["meta"]))
 
     @classmethod
-    def load(cls, run_dir: str | RunDir, rel: str = RANKER_ARTIFACT) -> "Ranker":
+    def load(cls, run_dir: str | RunDir, rel: str = artifacts.RANKER) -> "Ranker":
         """The ranker of a run directory, checked against its manifest."""
         run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
         return cls.from_bytes(run.read_bytes(rel), f"{run.uri}/{rel}")

@@ -28,6 +28,7 @@ from reco.errors import ConfigError, DataError
 from reco.rank.config import RankingConfig
 from reco.rank.features import FeatureSpec, FieldSpec, stable_hash
 from reco.run_dir import RunDir
+from reco import artifacts
 
 DEFAULT_PATHS = {"movielens": "../shared/data/ml-100k", "movielens_ncf": "../shared/data/ml-100k", "tiny_mtl": "../shared/data/tiny_mtl"}
 ML_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
@@ -193,8 +194,8 @@ def run_dir_view(run: RunDir, cfg: RankingConfig) -> RankingData:
     inter = run.read_table("interactions", columns=["user_id", "topic_id", "weight", "split"]).to_pandas()
     if len(inter) == 0:
         raise DataError(f"{run.uri}/interactions has no rows")
-    users = run.read_table("vocab/users.parquet", columns=["user_id", "raw_id"]).to_pandas()
-    topics = run.read_table("vocab/topics.parquet", columns=["topic_id", "raw_id"]).to_pandas()
+    users = run.read_table(artifacts.USER_VOCAB, columns=["user_id", "raw_id"]).to_pandas()
+    topics = run.read_table(artifacts.TOPIC_VOCAB, columns=["topic_id", "raw_id"]).to_pandas()
     df = pd.DataFrame({
         "user": users["raw_id"].to_numpy()[inter["user_id"].to_numpy()],
         "item": topics["raw_id"].to_numpy()[inter["topic_id"].to_numpy()],

@@ -2,7 +2,7 @@
 
 ray_jobs/train_ranker.py runs these inside Ray Train workers over streamed dataset shards;
 :func:`fit` runs the same steps in one process (tests, notebooks). Progress and early stopping
-use :class:`reco.starspace_fit.FitState`, the state the embedding job checkpoints as well.
+use :class:`reco.fit_state.FitState`, the state every trained model checkpoints.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from reco.rank.config import RankTrainConfig
 from reco.rank.features import FeatureLayout, Rows
 from reco.rank.layers import first_slot
 from reco.rank.losses import make_loss
-from reco.starspace_fit import FitState
+from reco.fit_state import FitState
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 MONITOR_KEY = "val_monitor"

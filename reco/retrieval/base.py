@@ -219,7 +219,7 @@ class Retriever(ABC):
     @classmethod
     def missing_from(cls, run: RunDir) -> str | None:
         """Why this retriever cannot be loaded from ``run`` (never saved and not derivable), or None."""
-        if cls.derivable or artifact_path(cls.name, META) in run.manifest().get("artifacts", {}):
+        if cls.derivable or run.has(artifact_path(cls.name, META)):
             return None
         how = f"run python -m {cls.job} --config <the run's config> first" if cls.job else "it is fitted by bench.retrieval only"
         return f"{artifact_path(cls.name, META)} is not in {run.uri}: {how}"
@@ -231,7 +231,7 @@ class Retriever(ABC):
         A derivable retriever (popularity, item-kNN, pooled, Pixie) that was never saved is built
         from the spine's artifacts (histories, embeddings/topics.parquet) instead: seconds.
         """
-        if cls.derivable and artifact_path(cls.name, META) not in run.manifest().get("artifacts", {}):
+        if cls.derivable and not run.has(artifact_path(cls.name, META)):
             from reco.retrieval.run_data import all_users, training_data
 
             log.info("retriever %s has no artifact in %s: building it from the spine's artifacts", cls.name, run.uri)

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from reco.errors import DataError
-from reco.histories import flat_lists
+from reco.data.histories import flat_lists
 
 SEQUENCE_COLUMNS = ["user_id", "topics", "ts", "weights"]
 
@@ -104,7 +104,7 @@ class UserSequences:
 
     @classmethod
     def from_table(cls, table: pa.Table) -> "UserSequences":
-        """From history rows (reco.histories) or :meth:`to_table` output: user_id, topics[, ts, weights]."""
+        """From history rows (reco.data.histories) or :meth:`to_table` output: user_id, topics[, ts, weights]."""
         missing = [c for c in ("user_id", "topics") if c not in table.column_names]
         if missing:
             raise DataError(f"user sequences need columns {missing}; the table has {table.column_names}")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from reco.histories import select_role
+from reco.data.histories import select_role
 from reco.retrieval.base import Retriever
 from reco.retrieval.data import Queries, TrainingData, UserSequences, ragged_offsets, ragged_rows
 from reco.retrieval.run_data import queries_from_histories

@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from reco.embeddings import TOPICS_ARTIFACT, vectors_of
-from reco.histories import flat_lists, select_role
+from reco.data.vectors import vectors_of
+from reco.data.histories import flat_lists, select_role
 from reco.retrieval.data import Queries, TrainingData, UserSequences, ragged_offsets
 from reco.retrieval.features import features_for
 from reco.run_dir import RunDir
+from reco import artifacts
 
 
 def queries_from_histories(hist: pa.Table) -> Queries:
@@ -24,37 +25,37 @@ def queries_from_histories(hist: pa.Table) -> Queries:
 
 
 def topic_vectors(run: RunDir) -> np.ndarray | None:
-    if TOPICS_ARTIFACT not in run.manifest().get("artifacts", {}):
+    if not run.has(artifacts.TOPIC_EMBEDDINGS):
         return None
-    table = run.read_table(TOPICS_ARTIFACT)
+    table = run.read_table(artifacts.TOPIC_EMBEDDINGS)
     vecs = np.zeros((table.num_rows, table.column("embedding").type.list_size), np.float32)
     vecs[table.column("topic_id").to_numpy()] = vectors_of(table)
     return vecs
 
 
 def run_features(run: RunDir) -> tuple[np.ndarray | None, np.ndarray | None]:
-    data = run.manifest().get("config", {}).get("data", {})
+    data = run.config().get("data", {})
     if data.get("format") != "movielens":
         return None, None
-    users = run.read_table("vocab/users.parquet", columns=["raw_id"]).column("raw_id").to_pylist()
-    topics = run.read_table("vocab/topics.parquet", columns=["raw_id"]).column("raw_id").to_pylist()
+    users = run.read_table(artifacts.USER_VOCAB, columns=["raw_id"]).column("raw_id").to_pylist()
+    topics = run.read_table(artifacts.TOPIC_VOCAB, columns=["raw_id"]).column("raw_id").to_pylist()
     return features_for("movielens", data.get("path"), users, topics)
 
 
 def training_data(run: RunDir, val_max_users: int = 5000) -> TrainingData:
-    hist = run.read_table("histories")
+    hist = run.read_table(artifacts.HISTORIES)
     train = select_role(hist, "train")
     val = select_role(hist, "train", min_input=1, need_targets=True)
     val = val.slice(0, val_max_users)
-    n_topics = run.read_table("vocab/topics.parquet", columns=["topic_id"]).num_rows
-    n_users = run.read_table("vocab/users.parquet", columns=["user_id"]).num_rows
+    n_topics = run.read_table(artifacts.TOPIC_VOCAB, columns=["topic_id"]).num_rows
+    n_users = run.read_table(artifacts.USER_VOCAB, columns=["user_id"]).num_rows
     items, users = run_features(run)
     return TrainingData(UserSequences.from_table(train), n_topics, n_users, topic_vectors(run), items, users,
                         queries_from_histories(val) if val.num_rows else None)
 
 
 def all_users(run: RunDir) -> UserSequences:
-    return UserSequences.from_table(run.read_table("histories", columns=["user_id", "topics", "ts", "weights"]))
+    return UserSequences.from_table(run.read_table(artifacts.HISTORIES, columns=["user_id", "topics", "ts", "weights"]))
 
 
 class UserTableBuilder:

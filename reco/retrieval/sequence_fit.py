@@ -15,7 +15,7 @@ from reco.retrieval.sampled_softmax import item_distribution, sampled_softmax_lo
 from reco.retrieval.sequence_tower import SequenceTower
 from reco.retrieval.sequence_windows import training_windows
 from reco.retrieval.training import fit_epochs, user_batches, validation_recall
-from reco.starspace_fit import FitState
+from reco.fit_state import FitState
 
 
 def make_model(n_topics: int, cfg: SequenceConfig) -> SequenceTower:

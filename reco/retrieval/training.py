@@ -14,12 +14,13 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from reco.config import EmbeddingConfig
+from reco.embedding.config import EmbeddingConfig
 from reco.retrieval.base import top_k
 from reco.retrieval.data import Queries, TrainingData, UserSequences
 from reco.retrieval.protocol import recall_scores
-from reco.starspace import NegativeSampler, StarSpace, make_optimizer
-from reco.starspace_fit import FitState, train_step
+from reco.embedding.starspace import NegativeSampler, StarSpace, make_optimizer
+from reco.fit_state import FitState
+from reco.embedding.fit import train_step
 
 log = logging.getLogger(__name__)
 VAL_METRIC = "val_recall@50"
@@ -74,7 +75,7 @@ def fit_epochs(model: torch.nn.Module, run_epoch: Callable[[int], dict], validat
 def starspace_topic_vectors(data: TrainingData, cfg: EmbeddingConfig) -> tuple[np.ndarray, FitState]:
     """The spine's StarSpace trained in this process on ``data`` (unit topic vectors, fit state).
 
-    The same model, loss and leave-one-out steps as train_embeddings (reco.starspace_fit);
+    The same model, loss and leave-one-out steps as train_embeddings (reco.embedding.fit);
     validation recall@50 of the pooled users picks the epoch.
     """
     torch.manual_seed(cfg.seed)

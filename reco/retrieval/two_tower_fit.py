@@ -1,7 +1,7 @@
 """The two-tower model's training steps, free of Ray: examples, one gradient step, a local fit.
 
 An example is (user, history without the target, target): StarSpace's leave-one-out examples
-(reco.starspace.make_examples) plus the user. ray_jobs/train_two_tower.py runs
+(reco.embedding.starspace.make_examples) plus the user. ray_jobs/train_two_tower.py runs
 :func:`train_step` in Ray Train workers; :func:`fit_two_tower` runs it in one process.
 """
 
@@ -15,8 +15,8 @@ from reco.retrieval.data import TrainingData, UserSequences
 from reco.retrieval.sampled_softmax import item_distribution, sampled_softmax_loss
 from reco.retrieval.training import fit_epochs, user_batches, validation_recall
 from reco.retrieval.two_tower import TwoTower
-from reco.starspace import make_examples
-from reco.starspace_fit import FitState
+from reco.embedding.starspace import make_examples
+from reco.fit_state import FitState
 
 
 def make_model(n_users: int, n_topics: int, cfg: TwoTowerConfig, item_features: np.ndarray | None, user_features: np.ndarray | None,

@@ -16,9 +16,9 @@ import faiss
 import numpy as np
 import pyarrow as pa
 
-from reco.embeddings import vector_column, vector_table, vectors_of
+from reco.data.vectors import vector_column, vector_table, vectors_of
 from reco.errors import DataError
-from reco.index import from_bytes, to_bytes
+from reco.embedding.index import from_bytes, to_bytes
 from reco.retrieval.base import Candidates, Retriever, UserVectors, artifact_path, merge_max, merge_round_robin
 from reco.retrieval.data import UserSequences, ragged_offsets
 from reco.run_dir import RunDir

@@ -18,6 +18,7 @@ import pytest
 
 from ray_jobs import expand, ingest
 from reco.run_dir import RunDir
+from reco import artifacts
 
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,7 +130,7 @@ def test_odd_but_valid_ids_come_through_exactly(ray_session, tmp_path):
     run_dir = tmp_path / "run"
     assert ingest.main(["--config", "configs/tiny.yaml", "--set", f"run_dir={run_dir}", "--set", f"data.path={data}", *GENERIC,
                         ]) == 0
-    raw = RunDir(str(run_dir)).read_table("vocab/users.parquet").column("raw_id").to_pylist()
+    raw = RunDir(str(run_dir)).read_table(artifacts.USER_VOCAB).column("raw_id").to_pylist()
     assert sorted(raw) == sorted(odd)
 
 

@@ -22,6 +22,7 @@ from ray_jobs import train_embeddings
 from reco.config import load_config
 from reco.faults import fired
 from reco.run_dir import RunDir
+from reco import artifacts
 
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +34,7 @@ def ingested(tiny_run, tmp_path_factory) -> Path:
     """A copy of the session's tiny run without its training checkpoints (so training starts afresh)."""
     run_dir = tmp_path_factory.mktemp("faults") / "ingested"
     shutil.copytree(tiny_run[0], run_dir, ignore=shutil.ignore_patterns("train"))
-    for rel in ("metrics/training.json", "models/starspace.pt"):
+    for rel in (artifacts.metrics("training"), artifacts.STARSPACE_MODEL):
         RunDir(str(run_dir)).forget(rel)
     return run_dir
 
@@ -46,11 +47,11 @@ def _train(ingested: Path, name: str | None, extra: list[str]) -> tuple[dict, st
         shutil.copytree(ingested, run_dir)
     cfg = load_config(ROOT / "configs" / "tiny.yaml", [f"run_dir={run_dir}", *TRAIN, *extra])
     train_embeddings.run(cfg, RunDir(str(run_dir)))
-    return RunDir(str(run_dir)).read_json("metrics/training.json"), str(run_dir)
+    return RunDir(str(run_dir)).read_json(artifacts.metrics("training")), str(run_dir)
 
 
 def test_training_worker_killed_mid_epoch_restores_and_matches_an_undisturbed_run(tiny_run, ingested):
-    calm = RunDir(tiny_run[0]).read_json("metrics/training.json")  # the same settings, undisturbed
+    calm = RunDir(tiny_run[0]).read_json(artifacts.metrics("training"))  # the same settings, undisturbed
     hit, run_dir = _train(ingested, "worker-killed", ["faults.crash_once=[train_embeddings.step]"])
     assert fired(run_dir, "train_embeddings.step"), "the worker was never killed: the test proved nothing"
     # killed in epoch 3: restored from the latest checkpoint Ray Train had registered (after epoch 1 or 2)
@@ -78,7 +79,7 @@ def test_killed_training_job_resumes_when_rerun(ingested, ray_session):
     finally:
         os.killpg(job.pid, signal.SIGKILL)
         job.wait(30)
-    assert "metrics/training.json" not in RunDir(str(run_dir)).manifest()["artifacts"]
+    assert not RunDir(str(run_dir)).has(artifacts.metrics("training"))
     time.sleep(2)  # let Ray notice the dead driver and release its workers
     killed_runs = sorted(d.name for d in (run_dir / "train").iterdir() if d.is_dir())
     summary, _ = _train(run_dir, None, ["embedding.epochs=6"])  # the job again (here in the test process), a few epochs more

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from reco.run_dir import RunDir
+from reco import artifacts
 
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,10 +50,10 @@ def test_training_workers_and_scoring_actors_ran_on_both_nodes(two_node):
 
 def test_two_node_results_match_one_node(tiny_run, two_node):
     one, (two, _) = RunDir(tiny_run[0]), two_node
-    for rel in ("vocab/users.parquet", "vocab/topics.parquet"):
+    for rel in (artifacts.USER_VOCAB, artifacts.TOPIC_VOCAB):
         assert one.read_table(rel).equals(two.read_table(rel)), rel
-    assert one.read_json("metrics/ingest.json")["interactions"] == two.read_json("metrics/ingest.json")["interactions"]
-    t1, t2 = one.read_json("metrics/training.json"), two.read_json("metrics/training.json")
+    assert one.read_json(artifacts.metrics("ingest"))["interactions"] == two.read_json(artifacts.metrics("ingest"))["interactions"]
+    t1, t2 = one.read_json(artifacts.metrics("training")), two.read_json(artifacts.metrics("training"))
     assert t1["epochs_run"] == t2["epochs_run"]
     assert abs(t1["val_hit@10"] - t2["val_hit@10"]) <= 0.05, (t1["val_hit@10"], t2["val_hit@10"])
     a1, a2 = one.read_table("audiences").to_pandas(), two.read_table("audiences").to_pandas()

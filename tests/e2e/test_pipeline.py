@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from reco.run_dir import RunDir
+from reco import artifacts
 
 pytestmark = pytest.mark.ray
 
@@ -14,14 +15,14 @@ def test_pipeline_end_to_end(tiny_run):
     run_dir, out = tiny_run
     assert "hit@10" in out and "popularity" in out and run_dir in out
     run = RunDir(run_dir)
-    summary = run.read_json("metrics/pipeline.json")
+    summary = run.read_json(artifacts.metrics("pipeline"))
     ev = summary["evaluation"]["validation"]
     # planted communities: the embedding beats popularity by a wide margin
     assert ev["starspace"]["hit@10"] > ev["popularity"]["hit@10"] + 0.1
-    for rel in ("embeddings/users", "embeddings/topics.parquet", "index/users.faiss", "index/topics.faiss",
-                "models/starspace.pt", "reports/embeddings.md", "reports/training_curve.png"):
+    for rel in (artifacts.USER_EMBEDDINGS, artifacts.TOPIC_EMBEDDINGS, artifacts.index("users"), artifacts.index("topics"),
+                artifacts.STARSPACE_MODEL, artifacts.report("embeddings.md"), artifacts.report("training_curve.png")):
         run.artifact(rel)  # present and matching its checksum
-    assert run.read_bytes("reports/training_curve.png")[:8] == b"\x89PNG\r\n\x1a\n"
+    assert run.read_bytes(artifacts.report("training_curve.png"))[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("args, message", [

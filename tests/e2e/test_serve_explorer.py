@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from reco.run_dir import RunDir
+from reco import artifacts
 
 pytestmark = pytest.mark.ray
 
@@ -73,7 +74,7 @@ def _idle(driver) -> bool:
 
 def _first_list(run_dir: str) -> tuple[str, set[str]]:
     """The run's first expanded seed list (by id) and its members, read from the run directory."""
-    t = RunDir(run_dir).read_table("expansion/seed_lists.parquet").to_pandas()
+    t = RunDir(run_dir).read_table(artifacts.SEED_LISTS).to_pandas()
     list_id = sorted(t.seed_list_id.unique())[0]
     return list_id, set(t[t.seed_list_id == list_id].user_id)
 
@@ -127,7 +128,7 @@ def test_explorer_page_end_to_end(served, browser):
     _wait(d, lambda d: all(r.find_elements("css selector", "td")[4].text not in ("…", "") for r in rows), "the top topics")
     assert "community" in rows[0].find_elements("css selector", "td")[4].text  # synthetic topic names
     canvas = by_id("id", "map")
-    n_embedded = RunDir(run_dir).read_table("embeddings/users", columns=["user_id"]).num_rows
+    n_embedded = RunDir(run_dir).read_table(artifacts.USER_EMBEDDINGS, columns=["user_id"]).num_rows
     assert canvas.get_attribute("data-seeds") == by_id("id", "legend-seeds").text == str(len(members))
     assert canvas.get_attribute("data-audience") == str(AUDIENCE)
     assert canvas.get_attribute("data-background") == by_id("id", "legend-background").text == str(min(2000, n_embedded))

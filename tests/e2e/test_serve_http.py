@@ -20,6 +20,7 @@ import requests
 from hypothesis import HealthCheck, settings
 
 from reco.run_dir import RunDir
+from reco import artifacts
 
 pytestmark = pytest.mark.ray
 
@@ -27,8 +28,8 @@ pytestmark = pytest.mark.ray
 def _community(run_dir: str) -> tuple[list[str], list[str], int]:
     """Raw ids of the largest planted community's members, split 70/30, and the user count."""
     run = RunDir(run_dir)
-    truth = run.read_table("truth/user_communities.parquet").to_pandas()
-    vocab = run.read_table("vocab/users.parquet").to_pandas().set_index("user_id")["raw_id"]
+    truth = run.read_table(artifacts.USER_COMMUNITIES).to_pandas()
+    vocab = run.read_table(artifacts.USER_VOCAB).to_pandas().set_index("user_id")["raw_id"]
     biggest = truth.community.value_counts().idxmax()
     members = vocab.loc[truth[truth.community == biggest].user_id].tolist()
     rng = np.random.default_rng(0)
@@ -80,8 +81,8 @@ def test_rank_returns_sorted_calibrated_probabilities(served):
 
 
 def _check_ranked(base: str, run_dir: str) -> None:
-    topics = RunDir(run_dir).read_table("vocab/topics.parquet").column("raw_id").to_pylist()
-    users = RunDir(run_dir).read_table("vocab/users.parquet").column("raw_id").to_pylist()
+    topics = RunDir(run_dir).read_table(artifacts.TOPIC_VOCAB).column("raw_id").to_pylist()
+    users = RunDir(run_dir).read_table(artifacts.USER_VOCAB).column("raw_id").to_pylist()
     items = topics[:50] + ["no-such-item"]
     r = requests.post(f"{base}/v1/rank", json={"user_id": users[3], "item_ids": items})
     assert r.status_code == 200, r.text
@@ -95,8 +96,8 @@ def test_recommend_known_user_and_unknown_user_fallback(served):
     base, run_dir = served.base, served.run_dir
     run = RunDir(run_dir)
     hist = run.read_table("histories").to_pandas()
-    vocab_u = run.read_table("vocab/users.parquet").to_pandas().set_index("user_id")["raw_id"]
-    vocab_t = run.read_table("vocab/topics.parquet").to_pandas().set_index("topic_id")["raw_id"]
+    vocab_u = run.read_table(artifacts.USER_VOCAB).to_pandas().set_index("user_id")["raw_id"]
+    vocab_t = run.read_table(artifacts.TOPIC_VOCAB).to_pandas().set_index("topic_id")["raw_id"]
     row = hist.iloc[0]
     r = requests.post(f"{base}/v1/recommend", json={"user_id": vocab_u[row.user_id], "k": 5})
     assert r.status_code == 200, r.text
@@ -113,7 +114,7 @@ def test_recommend_known_user_and_unknown_user_fallback(served):
 @pytest.mark.parametrize("retriever", ["popularity", "last_items_knn", "pooled", "pixie"])
 def test_recommend_with_each_retriever_the_run_can_build(served, retriever):
     base, run_dir = served.base, served.run_dir
-    user = RunDir(run_dir).read_table("vocab/users.parquet").column("raw_id")[5].as_py()
+    user = RunDir(run_dir).read_table(artifacts.USER_VOCAB).column("raw_id")[5].as_py()
     r = requests.post(f"{base}/v1/recommend", json={"user_id": user, "k": 5, "retriever": retriever})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -174,8 +175,8 @@ def test_ranking_replica_killed_during_a_stream_fails_no_request(served):
     assert len(before) == 2, "two ranking replicas never came up"
 
     run = RunDir(run_dir)
-    user = run.read_table("vocab/users.parquet").column("raw_id")[0].as_py()
-    items = run.read_table("vocab/topics.parquet").column("raw_id").to_pylist()[:50]
+    user = run.read_table(artifacts.USER_VOCAB).column("raw_id")[0].as_py()
+    items = run.read_table(artifacts.TOPIC_VOCAB).column("raw_id").to_pylist()[:50]
     statuses: list[int] = []
     stop = threading.Event()
 

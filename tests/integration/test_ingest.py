@@ -9,8 +9,9 @@ import pytest
 from ray_jobs import ingest
 from reco.config import load_config
 from reco.errors import DataError
-from reco.histories import shard_of
+from reco.data.histories import shard_of
 from reco.run_dir import RunDir
+from reco import artifacts
 
 pytestmark = pytest.mark.ray
 
@@ -23,15 +24,15 @@ def test_synthetic_ingest_writes_every_artifact(ray_session, tiny_config):
     assert sum(s["splits"].values()) == s["deduplicated_interactions"]
     assert s["splits"]["validation"] == sum(1 for r in run.read_table("histories").to_pylist() if r["targets"])
     manifest = run.manifest()["artifacts"]
-    for rel in ("vocab/users.parquet", "vocab/topics.parquet", "histories", "interactions",
-                "truth/user_communities.parquet", "truth/topic_communities.parquet", "metrics/ingest.json"):
+    for rel in (artifacts.USER_VOCAB, artifacts.TOPIC_VOCAB, "histories", "interactions",
+                artifacts.USER_COMMUNITIES, artifacts.TOPIC_COMMUNITIES, artifacts.metrics("ingest")):
         assert rel in manifest, rel
     # sharded by user hash: every user lives in the shard folder its hash names
     for shard in range(tiny_config.ingest.num_shards):
         folder = os.path.join(run.path("histories"), f"shard={shard}")
         users = np.concatenate([pq.read_table(os.path.join(folder, f)).column("user_id").to_numpy() for f in os.listdir(folder)])
         assert (shard_of(users, tiny_config.ingest.num_shards) == shard).all()
-    topics = run.read_table("vocab/topics.parquet").to_pandas()
+    topics = run.read_table(artifacts.TOPIC_VOCAB).to_pandas()
     assert topics.name.str.startswith(("community", "general")).all()
     assert topics.train_count.sum() == s["splits"]["train"]
 
@@ -50,7 +51,7 @@ def test_movielens_100k(ray_session, shared_data, tmp_path):
     s = ingest.run(cfg, run)
     assert (s["interactions"], s["users"], s["topics"]) == (100_000, 943, 1682)
     assert s["splits"] == {"train": 100_000 - 943, "validation": 943}
-    topics = run.read_table("vocab/topics.parquet").to_pandas().set_index("raw_id")
+    topics = run.read_table(artifacts.TOPIC_VOCAB).to_pandas().set_index("raw_id")
     assert topics.loc["50", "name"] == "Star Wars (1977)"
     # the latest rating of each user is its validation target
     rows = run.read_table("interactions").to_pandas()
@@ -65,7 +66,7 @@ def test_excluded_topics_never_reach_the_data(ray_session, shared_data, tmp_path
     run = RunDir(cfg.run_dir)
     s = ingest.run(cfg, run)
     assert s["users"] <= 1892 and s["interactions"] < 92_834
-    assert "289" not in set(run.read_table("vocab/topics.parquet").column("raw_id").to_pylist())
+    assert "289" not in set(run.read_table(artifacts.TOPIC_VOCAB).column("raw_id").to_pylist())
 
 
 def test_bad_values_inside_a_file_fail_with_one_line(ray_session, tmp_path, capsys):

@@ -7,6 +7,7 @@ import pytest
 from ray_jobs import ope
 from reco.config import load_config
 from reco.run_dir import RunDir
+from reco import artifacts
 
 pytestmark = pytest.mark.ray
 
@@ -32,15 +33,15 @@ def test_ope_job_writes_the_report(ray_session, shared_data, tmp_path):
     assert set(head["pacing"]) == {"paced", "unpaced", "throttle"}
     assert set(head["bandit_regret"]) == {"thompson", "epsilon_greedy", "random"}
     manifest = run.manifest()["artifacts"]
-    for rel in ("metrics/ope.json", "metrics/ope_headline.json", "reports/ope.md", "reports/ope_obd.png",
-                "reports/ope_synthetic.png", "reports/bandit_regret.png", "reports/pacing_spend.png"):
+    for rel in (artifacts.metrics("ope"), artifacts.metrics("ope_headline"), artifacts.report("ope.md"), artifacts.report("ope_obd.png"),
+                artifacts.report("ope_synthetic.png"), artifacts.report("bandit_regret.png"), artifacts.report("pacing_spend.png")):
         assert rel in manifest, rel
-    assert run.read_bytes("reports/pacing_spend.png")[:4] == b"\x89PNG"
-    full = run.read_json("metrics/ope.json")
+    assert run.read_bytes(artifacts.report("pacing_spend.png"))[:4] == b"\x89PNG"
+    full = run.read_json(artifacts.metrics("ope"))
     assert full["synthetic"]["replicates"] == 4
     assert full["replay"]["thompson"]["seeds"] == 1
     assert full["pacing"]["days"] == 2 and full["obd"]["reward_model"]["refit_draws"] == 4
-    assert json.loads(json.dumps(run.read_json("metrics/ope_headline.json"))) == json.loads(json.dumps(head))
+    assert json.loads(json.dumps(run.read_json(artifacts.metrics("ope_headline")))) == json.loads(json.dumps(head))
 
 
 def test_ope_job_names_a_missing_log(ray_session, tmp_path, capsys):

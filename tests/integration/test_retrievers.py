@@ -17,10 +17,11 @@ from reco.config import load_config
 from reco.expansion.blend import top_depth
 from reco.expansion.list_models import ARTIFACT, ListModels
 from reco.expansion.scoring import score_all_users
-from reco.expansion.seed_lists import LIST_TRUTH_ARTIFACT
+
 from reco.expansion.user_vectors import VectorSets
 from reco.retrieval.base import artifact_path, load_retriever
 from reco.run_dir import RunDir
+from reco import artifacts
 
 pytestmark = pytest.mark.ray
 
@@ -80,8 +81,8 @@ def test_each_retriever_serves_the_recommend_route_over_http(built, serve_app):
     from serve.app import build_app
 
     _, run, _ = built
-    users = run.read_table("vocab/users.parquet", columns=["user_id", "raw_id"]).to_pylist()
-    topics = run.read_table("vocab/topics.parquet", columns=["topic_id", "raw_id"]).to_pylist()
+    users = run.read_table(artifacts.USER_VOCAB, columns=["user_id", "raw_id"]).to_pylist()
+    topics = run.read_table(artifacts.TOPIC_VOCAB, columns=["topic_id", "raw_id"]).to_pylist()
     raw_topic = {t["topic_id"]: t["raw_id"] for t in topics}
     hist = run.read_table("histories", columns=["user_id", "topics"]).slice(0, 1).to_pylist()[0]
     raw_user = next(u["raw_id"] for u in users if u["user_id"] == hist["user_id"])
@@ -107,20 +108,20 @@ def test_the_expand_job_reads_a_retrievers_user_vectors(built):
     name = "multi_interest"
     ecfg = load_config("configs/tiny.yaml", [f"run_dir={run.uri}", *SETTINGS, f"expansion.user_vectors={name}"])
     summary = expand.run(ecfg, run)
-    metrics = run.read_json("metrics/expand.json")
+    metrics = run.read_json(artifacts.metrics("expand"))
     table = run.read_table(artifact_path(name, "users"), columns=["user_id", "vectors", "vector_weights"])
     sets = VectorSets.from_table(table, ecfg.expansion.max_vectors)  # each user's most important ones
     assert metrics["user_vectors"] == name and summary["users"] == 600 and metrics["vectors"] == sets.count()
     models = ListModels.from_bytes(run.read_bytes(ARTIFACT))
     k = ecfg.expansion.audience_size
     ref = score_all_users(models, table.column("user_id").to_numpy(), sets, k, top_depth(ecfg.expansion.blend, k)).to_pandas()
-    raw = dict(zip(*run.read_table("vocab/users.parquet", columns=["user_id", "raw_id"]).to_pydict().values()))
+    raw = dict(zip(*run.read_table(artifacts.USER_VOCAB, columns=["user_id", "raw_id"]).to_pydict().values()))
     got = run.read_table("audiences").to_pandas()
     want = [(models.list_ids[p], raw[u], r, s) for p, u, r, s in zip(ref.list_pos, ref.user_id, ref["rank"], ref.source)]
     assert list(zip(got.seed_list_id, got.user_id, got["rank"], got.source)) == want
     # Lists with at least k true members left outside the seeds (a whole-community list has none).
-    truth = run.read_table(LIST_TRUTH_ARTIFACT).to_pandas().groupby("seed_list_id").user_id.agg(set)
-    seeds = run.read_table("expansion/seed_lists.parquet").to_pandas().groupby("seed_list_id").user_id.agg(set)
+    truth = run.read_table(artifacts.LIST_TRUTH).to_pandas().groupby("seed_list_id").user_id.agg(set)
+    seeds = run.read_table(artifacts.SEED_LISTS).to_pandas().groupby("seed_list_id").user_id.agg(set)
     left = {lid: truth[lid] - seeds[lid] for lid in truth.index if len(truth[lid] - seeds[lid]) >= k}
     precision = np.mean([got[got.seed_list_id == lid].user_id.isin(members).mean() for lid, members in left.items()])
     chance = np.mean([len(members) / (600 - len(seeds[lid])) for lid, members in left.items()])

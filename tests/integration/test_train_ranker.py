@@ -6,6 +6,7 @@ import pytest
 from ray_jobs import train_ranker
 from reco.rank.artifact import Ranker
 from reco.run_dir import RunDir
+from reco import artifacts
 
 pytestmark = pytest.mark.ray
 
@@ -39,8 +40,8 @@ def test_two_workers_report_every_epoch_and_write_one_artifact(trained):
 def test_artifact_scores_raw_ids_with_features_fitted_on_training_rows(trained):
     cfg, run, s = trained
     ranker = Ranker.load(run.uri)
-    users = run.read_table("vocab/users.parquet").column("raw_id").to_pylist()
-    topics = run.read_table("vocab/topics.parquet").column("raw_id").to_pylist()
+    users = run.read_table(artifacts.USER_VOCAB).column("raw_id").to_pylist()
+    topics = run.read_table(artifacts.TOPIC_VOCAB).column("raw_id").to_pylist()
     probs = ranker.score(users[0], topics[:5] + ["no-such-topic"])
     assert probs.shape == (6,) and np.isfinite(probs).all() and ((probs >= 0) & (probs <= 1)).all()
     inter = run.read_table("interactions").to_pandas()

@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from reco.bandits.beta_bernoulli import BernoulliThompson
-from reco.bandits.config import BanditConfig
-from reco.bandits.factory import POLICIES, make_policy
-from reco.bandits.linear_thompson import RidgeArms
-from reco.bandits.policy import choose, ranking
-from reco.bandits.replay import obd_features, replay
-from reco.bandits.simulation import bandit_environment, regret_summary, simulate
+from reco.policy.bandits.beta_bernoulli import BernoulliThompson
+from reco.policy.bandits.config import BanditConfig
+from reco.policy.bandits.factory import POLICIES, make_policy
+from reco.policy.bandits.linear_thompson import RidgeArms
+from reco.policy.bandits.policy import choose, ranking
+from reco.policy.bandits.replay import obd_features, replay
+from reco.policy.bandits.simulation import bandit_environment, regret_summary, simulate
 from reco.errors import ConfigError, DataError
-from reco.ope.synthetic_bandit import LinearSoftmaxPolicy, make_bandit, sample_log, true_values, uniform_policy
+from reco.policy.synthetic_bandit import LinearSoftmaxPolicy, make_bandit, sample_log, true_values, uniform_policy
 
 
 def test_beta_bernoulli_posterior_counts_clicks_and_misses():
@@ -101,7 +101,7 @@ def test_replay_rejects_non_uniform_logs():
 
 
 def test_obd_feature_rows(shared_data):
-    from reco.ope.logged_data import read_obd
+    from reco.policy.logged_data import read_obd
 
     log, _ = read_obd(str(shared_data / "obd"), "random", "all")
     log = log.subset(np.arange(300))

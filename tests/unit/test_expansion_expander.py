@@ -5,13 +5,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from reco.config import IndexConfig
-from reco.embeddings import vector_table
+from reco.embedding.config import IndexConfig
+from reco.data.vectors import vector_table
 from reco.errors import DataError
 from reco.expansion.config import ExpansionConfig
 from reco.expansion.expander import METHODS, AudienceExpander
-from reco.index import build_index, to_bytes
+from reco.embedding.index import build_index, to_bytes
 from reco.run_dir import RunDir
+from reco import artifacts
 
 
 def build_run(path, n=600, dim=16, clusters=4, seed=0):
@@ -23,15 +24,15 @@ def build_run(path, n=600, dim=16, clusters=4, seed=0):
     dense = np.arange(n, dtype=np.int64)
     run = RunDir(str(path))
     run.start({})
-    tmp = run.staging("embeddings/users")  # a folder of part files, as export_embeddings writes it
+    tmp = run.staging(artifacts.USER_EMBEDDINGS)  # a folder of part files, as export_embeddings writes it
     table = vector_table("user_id", dense, x)
     for i, start in enumerate(range(0, n, n // 3)):
         pq.write_table(table.slice(start, n // 3), run.path(f"{tmp}/part-{i}.parquet"))
-    run.commit_dir(tmp, "embeddings/users", step="test", rows=n)
-    run.write_table("vocab/users.parquet", pa.table({"user_id": dense, "raw_id": [f"user-{i}" for i in dense],
+    run.commit_dir(tmp, artifacts.USER_EMBEDDINGS, step="test", rows=n)
+    run.write_table(artifacts.USER_VOCAB, pa.table({"user_id": dense, "raw_id": [f"user-{i}" for i in dense],
                                                      "count": rng.integers(1, 50, n)}), step="test")
-    run.write_table("index/users_ids.parquet", pa.table({"position": dense, "user_id": dense}), step="test")
-    run.write_bytes("index/users.faiss", to_bytes(build_index(x, IndexConfig())), step="test")
+    run.write_table(artifacts.index_ids("users"), pa.table({"position": dense, "user_id": dense}), step="test")
+    run.write_bytes(artifacts.index("users"), to_bytes(build_index(x, IndexConfig())), step="test")
     return run, x, label
 
 
@@ -101,7 +102,7 @@ def test_region_scores_equal_the_dense_tables_mean(expander, method):
 @pytest.fixture(scope="module")
 def multi_vector_expander(tmp_path_factory):
     """The same run plus a retriever's user table: every user in cluster 2 also has a cluster-0 interest."""
-    from reco.embeddings import vector_column
+    from reco.data.vectors import vector_column
 
     run, x, label = build_run(tmp_path_factory.mktemp("multi"))
     rng = np.random.default_rng(5)

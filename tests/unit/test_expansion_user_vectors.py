@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from reco.embeddings import vector_column
+from reco.data.vectors import vector_column
 from reco.errors import ArtifactError, ConfigError, DataError
 from reco.expansion.config import ExpansionConfig
 from reco.expansion.list_models import VectorLookup, fit_list_models
@@ -14,6 +14,7 @@ from reco.expansion.region_density import Hyperplanes, region_counts
 from reco.expansion.scoring import ListScorer, audiences_from_candidates, score_all_users
 from reco.expansion.seed_lists import SeedList
 from reco.expansion.user_vectors import POOLED, VectorSets, check_source
+from reco import artifacts
 
 METHODS = ["density", "voting", "classifier", "logreg", "centroid"]
 
@@ -123,12 +124,12 @@ def test_batched_job_scoring_of_vector_sets_equals_one_pass(batch):
 
 
 def test_the_source_is_checked_with_a_one_line_reason():
-    artifacts = {"embeddings/users": {}, "retrieval/multi_interest/users": {}}
-    assert check_source(POOLED, artifacts) == "embeddings/users"
-    assert check_source("multi_interest", artifacts) == "retrieval/multi_interest/users"
+    recorded = {artifacts.USER_EMBEDDINGS, artifacts.retriever("multi_interest", "users")}
+    assert check_source(POOLED, recorded) == artifacts.USER_EMBEDDINGS
+    assert check_source("multi_interest", recorded) == "retrieval/multi_interest/users"
     with pytest.raises(ConfigError, match="no user vectors"):
-        check_source("pixie", artifacts)
+        check_source("pixie", recorded)
     with pytest.raises(ConfigError, match="unknown retriever 'nope'"):
-        check_source("nope", artifacts)
+        check_source("nope", recorded)
     with pytest.raises(ArtifactError, match="run python -m ray_jobs.train_two_tower"):
-        check_source("two_tower", artifacts)
+        check_source("two_tower", recorded)

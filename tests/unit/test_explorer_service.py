@@ -15,16 +15,17 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from reco.embeddings import vector_table
+from reco.data.vectors import vector_table
 from reco.errors import ArtifactError
-from reco.expansion.seed_lists import SEED_LISTS_ARTIFACT
-from reco.histories import HISTORY_SCHEMA
+
+from reco.data.histories import HISTORY_SCHEMA
 from reco.run_dir import RunDir
 from reco.vocab import Vocabulary
 from serve.explorer import ExplorerService
 from serve.explorer_lists import list_label
 from serve.explorer_routes import page, static_file
 from serve.http_errors import NotFound, TooLarge
+from reco import artifacts
 
 N_USERS, N_MOVIES, DIM = 60, 12, 8
 TITLES = {str(m): f"Movie {m} ({1990 + m})" for m in range(1, N_MOVIES + 1)} | {"99": "Star Wars (1977)"}
@@ -53,9 +54,9 @@ def _make_run(root, data_dir, *, seed_lists: bool) -> str:
     run.start({"data": {"format": "movielens", "path": str(data_dir / "u.data")}, "expansion": {"synthetic_lists": {"min_size": 5}}})
     users = Vocabulary.from_counts(np.array([str(u) for u in range(1, N_USERS + 1)]), np.ones(N_USERS, np.int64))
     topics = Vocabulary.from_counts(np.array([str(m) for m in range(1, N_MOVIES + 1)]), np.ones(N_MOVIES, np.int64))
-    run.write_table("vocab/users.parquet", users.to_table("user_id", role=pa.array(["train"] * N_USERS)), step="t")
+    run.write_table(artifacts.USER_VOCAB, users.to_table("user_id", role=pa.array(["train"] * N_USERS)), step="t")
     names = pa.array([TITLES[r] for r in topics.raw_ids.to_pylist()])
-    run.write_table("vocab/topics.parquet", topics.to_table("topic_id", train_count=np.ones(N_MOVIES, np.int64), name=names), step="t")
+    run.write_table(artifacts.TOPIC_VOCAB, topics.to_table("topic_id", train_count=np.ones(N_MOVIES, np.int64), name=names), step="t")
     u = users.encode([str(r[0]) for r in rows])
     t = topics.encode([str(r[1]) for r in rows])
     w = np.array([r[2] for r in rows], np.float32)
@@ -72,15 +73,15 @@ def _make_run(root, data_dir, *, seed_lists: bool) -> str:
     centres = np.zeros((2, DIM), np.float32)
     centres[0, 0], centres[1, 1] = 5.0, 5.0
     vectors = centres[(np.arange(N_USERS) >= 30).astype(int)] + rng.normal(0, 0.3, (N_USERS, DIM)).astype(np.float32)
-    run.write_table("embeddings/users", vector_table("user_id", np.arange(N_USERS), vectors), step="t")
-    run.write_json("metrics/expansion.json", {"meta": {"lists": 1}, "buckets": {"small": {"methods": {"blend": {"auc": float("nan")}}}}}, step="t")
-    run.write_json("metrics/ranking.json", {"model": "deepfm", "test": {"ctr": {"label": {"auc": 0.7, "gauc": float("nan")}}}}, step="t")
-    run.write_bytes("reports/curve.png", b"\x89PNG fake", step="t")
-    run.write_bytes("reports/notes.md", b"# not a plot", step="t")
+    run.write_table(artifacts.USER_EMBEDDINGS, vector_table("user_id", np.arange(N_USERS), vectors), step="t")
+    run.write_json(artifacts.metrics("expansion"), {"meta": {"lists": 1}, "buckets": {"small": {"methods": {"blend": {"auc": float("nan")}}}}}, step="t")
+    run.write_json(artifacts.metrics("ranking"), {"model": "deepfm", "test": {"ctr": {"label": {"auc": 0.7, "gauc": float("nan")}}}}, step="t")
+    run.write_bytes(artifacts.report("curve.png"), b"\x89PNG fake", step="t")
+    run.write_bytes(artifacts.report("notes.md"), b"# not a plot", step="t")
     if seed_lists:
         members = [str(x) for x in range(1, 21)]
         table = pa.table({"seed_list_id": ["movie:99"] * 20 + ["my list"] * 6, "user_id": members + ["31", "32", "33", "34", "35", "36"]})
-        run.write_table(SEED_LISTS_ARTIFACT, table, step="expand", meta={"source": "a test"})
+        run.write_table(artifacts.SEED_LISTS, table, step="expand", meta={"source": "a test"})
     return str(root)
 
 

@@ -3,9 +3,9 @@
 import pyarrow as pa
 import pytest
 
-from reco.config import ColumnMapping, DataConfig
+from reco.data.config import ColumnMapping, DataConfig
 from reco.errors import DataError
-from reco.formats import filter_batch, normalize_batch, read_local, read_topic_names, resolve_source
+from reco.data.formats import filter_batch, normalize_batch, read_local, read_topic_names, resolve_source
 
 
 def test_movielens_u_data(shared_data):

@@ -2,7 +2,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from reco.histories import build_histories, explode, flat_lists, mix_hash, pick_test_users, select_role, shard_of, topic_counts
+from reco.data.histories import build_histories, explode, flat_lists, mix_hash, pick_test_users, select_role, shard_of, topic_counts
 
 
 def _shard(rows):

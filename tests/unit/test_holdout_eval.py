@@ -1,6 +1,6 @@
 import numpy as np
 
-from reco.holdout_eval import popularity_scores, summarize, target_ranks
+from reco.embedding.holdout import popularity_scores, summarize, target_ranks
 
 
 def test_ranks_exclude_inputs_and_count_ties_against_target():

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from reco.config import IndexConfig
-from reco.index import build_index, describe, from_bytes, recall_at_k, to_bytes
+from reco.embedding.config import IndexConfig
+from reco.embedding.index import build_index, describe, from_bytes, recall_at_k, to_bytes
 
 
 @pytest.fixture(scope="module")

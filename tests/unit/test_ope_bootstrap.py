@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from reco.ope.bootstrap import (bootstrap_values, draw_seeds, estimate_with_intervals, paired_bootstrap, percentile_interval,
+from reco.policy.ope.bootstrap import (bootstrap_values, draw_seeds, estimate_with_intervals, paired_bootstrap, percentile_interval,
                                 split_draws)
-from reco.ope.estimators import EstimatorTerms
+from reco.policy.ope.estimators import EstimatorTerms
 
 
 def test_interval_of_a_mean_has_the_textbook_width():

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from reco.errors import DataError
-from reco.ope.estimators import all_estimators, dm, dr, importance_weights, ipw, ope_inputs, snipw, switch_dr
-from reco.ope.logged_data import LoggedFeedback
+from reco.policy.ope.estimators import all_estimators, dm, dr, importance_weights, ipw, ope_inputs, snipw, switch_dr
+from reco.policy.logged_data import LoggedFeedback
 
 
 def _log(propensity=(0.5, 0.25, 0.5, 0.75)) -> LoggedFeedback:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from reco.errors import DataError
-from reco.ope.logged_data import read_obd, read_obd_frame
+from reco.policy.logged_data import read_obd, read_obd_frame
 
 
 def test_obd_sample_layout(shared_data):

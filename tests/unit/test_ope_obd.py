@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 
 from reco.errors import DataError
-from reco.ope.bootstrap import paired_bootstrap
-from reco.ope.config import EstimatorConfig, RewardModelConfig
-from reco.ope.estimators import ipw, ope_inputs
-from reco.ope.logged_data import read_obd
-from reco.ope.obd_target import (OBDEvaluation, assemble_result, empirical_action_dist, on_policy_truth, per_row_dist,
+from reco.policy.ope.bootstrap import paired_bootstrap
+from reco.policy.ope.config import EstimatorConfig, RewardModelConfig
+from reco.policy.ope.estimators import ipw, ope_inputs
+from reco.policy.logged_data import read_obd
+from reco.policy.ope.obd_target import (OBDEvaluation, assemble_result, empirical_action_dist, on_policy_truth, per_row_dist,
                                  relative_error, time_block, time_edges)
-from reco.ope.reward_model import cross_fit
+from reco.policy.ope.reward_model import cross_fit
 
 
 @pytest.fixture(scope="module")

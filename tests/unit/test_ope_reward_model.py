@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from reco.ope.config import RewardModelConfig
-from reco.ope.reward_model import cross_fit, design, fit_click_model, fold_ids
-from reco.ope.synthetic_bandit import logging_policy, make_bandit, sample_log
+from reco.policy.ope.config import RewardModelConfig
+from reco.policy.ope.reward_model import cross_fit, design, fit_click_model, fold_ids
+from reco.policy.synthetic_bandit import logging_policy, make_bandit, sample_log
 
 
 @pytest.fixture(scope="module")
 def obd_log(shared_data):
-    from reco.ope.logged_data import read_obd
+    from reco.policy.logged_data import read_obd
 
     return read_obd(str(shared_data / "obd"), "random", "all")[0]
 

@@ -14,11 +14,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from reco.ope.bootstrap import bootstrap_values, percentile_interval
-from reco.ope.config import RewardModelConfig
-from reco.ope.estimators import all_estimators, ope_inputs
-from reco.ope.reward_model import fit_click_model
-from reco.ope.synthetic_bandit import logging_policy, make_bandit, sample_log, target_policies, true_values
+from reco.policy.ope.bootstrap import bootstrap_values, percentile_interval
+from reco.policy.ope.config import RewardModelConfig
+from reco.policy.ope.estimators import all_estimators, ope_inputs
+from reco.policy.ope.reward_model import fit_click_model
+from reco.policy.synthetic_bandit import logging_policy, make_bandit, sample_log, target_policies, true_values
 
 R, N = 300, 500
 TARGETS = ("softmax_sharp", "eps_greedy", "greedy", "uniform")

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from reco.pacing.auction import second_price
-from reco.pacing.config import PacingConfig
-from reco.pacing.dual_pacing import DualPacedBidder
-from reco.pacing.hindsight import hindsight_optimum
-from reco.pacing.market import make_market
-from reco.pacing.simulate import plan, run_day, simulate_day, summarize_days
+from reco.policy.pacing.auction import second_price
+from reco.policy.pacing.config import PacingConfig
+from reco.policy.pacing.dual_pacing import DualPacedBidder
+from reco.policy.pacing.hindsight import hindsight_optimum
+from reco.policy.pacing.market import make_market
+from reco.policy.pacing.simulate import plan, run_day, simulate_day, summarize_days
 
 
 def test_second_price_winner_pays_the_competing_bid():

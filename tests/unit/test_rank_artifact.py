@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from reco.errors import ArtifactError
-from reco.rank.artifact import RANKER_ARTIFACT, Ranker
+from reco.rank.artifact import Ranker
 from reco.rank.calibration import Calibrator
 from reco.rank.catalog import Catalog
 from reco.rank.config import RankFeatureConfig, RankModelConfig
@@ -13,6 +13,7 @@ from reco.rank.features import FeaturePipeline, FeatureSpec, FieldSpec
 from reco.rank.models import build_model
 from reco.rank.training import predict_logits
 from reco.run_dir import RunDir
+from reco import artifacts
 
 SPEC = FeatureSpec((FieldSpec("user", "cat", "user"), FieldSpec("age", "dense", "user"), FieldSpec("item", "cat", "item"),
                     FieldSpec("genre", "cat", "item"), FieldSpec("hour", "cat", "context")), user_key="user", item_key="item")
@@ -58,12 +59,12 @@ def test_load_from_a_run_dir_checks_the_manifest(ranker, tmp_path):
     r, _ = ranker
     run = RunDir(str(tmp_path))
     run.start({})
-    run.write_bytes(RANKER_ARTIFACT, r.to_bytes(), step="test")
+    run.write_bytes(artifacts.RANKER, r.to_bytes(), step="test")
     loaded = Ranker.load(str(tmp_path))
     assert np.allclose(loaded.score("u2", ["i3", "i4"]), r.score("u2", ["i3", "i4"]))
     assert loaded.meta["data"] == "toy"
-    (tmp_path / RANKER_ARTIFACT).write_bytes(b"garbage")
-    with pytest.raises(ArtifactError, match="models/ranker.pt"):
+    (tmp_path / artifacts.RANKER).write_bytes(b"garbage")
+    with pytest.raises(ArtifactError, match=artifacts.RANKER):
         Ranker.load(str(tmp_path))
     with pytest.raises(ArtifactError, match="not a ranker artifact"):
         Ranker.from_bytes(b"garbage", "x.pt")

@@ -4,7 +4,7 @@ the inputs only, recall@K (all-action and next-item) and the by-diversity breakd
 import numpy as np
 import pyarrow as pa
 
-from reco.histories import build_histories
+from reco.data.histories import build_histories
 from reco.retrieval.data import Queries, UserSequences, ragged_offsets
 from reco.retrieval.protocol import by_diversity, holdout_protocol, movielens_protocol, recall_scores, temporal_split
 

@@ -8,13 +8,14 @@ import pytest
 
 from reco.errors import ArtifactError
 from reco.run_dir import RunDir
+from reco import artifacts
 
 
 def test_manifest_records_config_versions_rows_and_checksums(tmp_path):
     run = RunDir(str(tmp_path / "r"))
     run.start({"a": 1})
     run.write_table("vocab/x.parquet", pa.table({"v": [1, 2, 3]}), step="test")
-    m = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    m = json.loads((tmp_path / "r" / artifacts.MANIFEST).read_text())
     assert m["config"] == {"a": 1}
     assert "ray" in m["versions"] and "torch" in m["versions"]
     entry = m["artifacts"]["vocab/x.parquet"]
@@ -24,11 +25,11 @@ def test_manifest_records_config_versions_rows_and_checksums(tmp_path):
 
 def test_truncated_file_fails_naming_the_artifact(tmp_path):
     run = RunDir(str(tmp_path))
-    run.write_table("embeddings/topics.parquet", pa.table({"v": np.arange(1000)}), step="t")
+    run.write_table(artifacts.TOPIC_EMBEDDINGS, pa.table({"v": np.arange(1000)}), step="t")
     p = tmp_path / "embeddings" / "topics.parquet"
     p.write_bytes(p.read_bytes()[:100])
     with pytest.raises(ArtifactError, match="embeddings/topics.parquet .* truncated"):
-        run.read_table("embeddings/topics.parquet")
+        run.read_table(artifacts.TOPIC_EMBEDDINGS)
 
 
 def test_changed_file_fails_its_checksum(tmp_path):
@@ -60,13 +61,13 @@ def test_commit_replaces_and_leaves_no_temporaries(tmp_path):
         pq.write_table(pa.table({"v": [value]}), os.path.join(run.path(tmp), "p.parquet"))
         run.commit_dir(tmp, "d", step="t")
     assert run.read_table("d").column("v").to_pylist() == [2]
-    assert sorted(os.listdir(tmp_path)) == ["d", "manifest.json"]
+    assert sorted(os.listdir(tmp_path)) == ["d", artifacts.MANIFEST]
 
 
 def test_uri_run_directory(tmp_path):
     run = RunDir(f"file://{tmp_path}/u")
-    run.write_json("metrics/a.json", {"x": 1}, step="t")
-    assert run.read_json("metrics/a.json") == {"x": 1}
+    run.write_json(artifacts.metrics("a"), {"x": 1}, step="t")
+    assert run.read_json(artifacts.metrics("a")) == {"x": 1}
     with pytest.raises(ArtifactError, match="cannot open run directory"):
         RunDir("nosuchscheme://bucket/x")
 

@@ -2,10 +2,11 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from reco.config import EmbeddingConfig
-from reco.embeddings import embed_histories, load_model, save_model
-from reco.starspace import NegativeSampler, StarSpace, hinge_loss, make_examples, make_optimizer, softmax_loss
-from reco.starspace_fit import FitState, train_step, validation_ranks
+from reco.embedding.config import EmbeddingConfig
+from reco.embedding.export import embed_histories, load_model, save_model
+from reco.embedding.starspace import NegativeSampler, StarSpace, hinge_loss, make_examples, make_optimizer, softmax_loss
+from reco.fit_state import FitState
+from reco.embedding.fit import train_step, validation_ranks
 
 
 def test_examples_leave_the_target_out():

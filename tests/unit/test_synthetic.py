@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from reco import synthetic
-from reco.config import SyntheticConfig
+from reco.data import synthetic
+from reco.data.config import SyntheticConfig
 
 CFG = SyntheticConfig(n_users=3000, n_topics=200, n_communities=8, users_per_chunk=1000, seed=3)
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binomtest
 
-from reco.bandits.policy import BanditPolicy, ranking
+from reco.policy.bandits.policy import BanditPolicy, ranking
 from reco.errors import DataError
-from reco.ope.logged_data import LoggedFeedback
+from reco.policy.logged_data import LoggedFeedback
 
 FeatureFn = Callable[[LoggedFeedback, int], np.ndarray]
 

@@ -8,7 +8,7 @@ from reco.schema import StrictModel
 
 
 class BanditConfig(StrictModel):
-    """Thompson sampling against epsilon-greedy and uniform random (reco.bandits)."""
+    """Thompson sampling against epsilon-greedy and uniform random (reco.policy.bandits)."""
 
     horizon: int = Field(5_000, ge=10, description="Rounds of the online simulation.")
     seeds: int = Field(4, ge=1, description="Independent simulations per policy (spread over Ray tasks).")

@@ -12,7 +12,7 @@ import math
 import faiss
 import numpy as np
 
-from reco.config import IndexConfig
+from reco.embedding.config import IndexConfig
 
 
 def build_index(vectors: np.ndarray, cfg: IndexConfig, seed: int = 0) -> faiss.Index:

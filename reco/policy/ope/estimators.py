@@ -3,7 +3,7 @@
 Each estimator is written as a ratio of per-row sums, ``sum(numerator) / sum(denominator)``
 (:class:`EstimatorTerms`): IPW, DM, DR and switch-DR are plain means (denominator one per row),
 SNIPW divides by the sum of the importance weights. That one shape lets the bootstrap
-(reco.ope.bootstrap) resample rows for every estimator the same way, and keeps each estimator a
+(reco.policy.ope.bootstrap) resample rows for every estimator the same way, and keeps each estimator a
 line of arithmetic that a test can check by hand:
 
 - IPW:       mean(w r),                       w = pi_e(a|x) / pi_b(a|x)
@@ -12,7 +12,7 @@ line of arithmetic that a test can check by hand:
 - DR:        DM + mean(w (r - q(x, a)))       (unbiased if either w or q is right)
 - switch-DR: DM + mean(w 1[w <= tau] (r - q(x, a)))   (rows with huge weights trust q alone)
 
-``q`` must come from a model that did not see the row (cross-fitting, reco.ope.reward_model),
+``q`` must come from a model that did not see the row (cross-fitting, reco.policy.ope.reward_model),
 or DR's correction term is biased towards zero.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reco.errors import DataError
-from reco.ope.logged_data import LoggedFeedback, check_propensities
+from reco.policy.logged_data import LoggedFeedback, check_propensities
 
 ESTIMATORS = ("ipw", "snipw", "dm", "dr", "switch_dr")
 

@@ -4,13 +4,13 @@ Two kinds of draw:
 
 - Row bootstrap (:func:`bootstrap_values`): rows are resampled with replacement and each
   estimator is recomputed as ``sum(numerator[idx]) / sum(denominator[idx])``
-  (reco.ope.estimators.EstimatorTerms), so one resample serves every estimator and SNIPW's
+  (reco.policy.ope.estimators.EstimatorTerms), so one resample serves every estimator and SNIPW's
   ratio is resampled as a ratio. Exact for IPW and SNIPW. For DM, DR and switch-DR it holds the
   reward model fixed (as obp does), which hides the model's own uncertainty: on OBD's 38 clicks
   DM's row-bootstrap interval is a few percent wide although DM's error is far larger.
 - Paired bootstrap (:func:`paired_bootstrap`): each draw resamples two samples and calls an
   estimate function, which may also re-cross-fit the reward model on the resample so that the
-  model-based intervals include the model's noise (reco.ope.obd_target.OBDEvaluation). Costs
+  model-based intervals include the model's noise (reco.policy.ope.obd_target.OBDEvaluation). Costs
   a full estimate (and a cross-fit) per draw; the Ray job spreads the draws over tasks.
 
 Draws are independent given a seed, so they can be split over workers
@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from reco.ope.estimators import EstimatorTerms
+from reco.policy.ope.estimators import EstimatorTerms
 
 _CHUNK_ROWS = 4_000_000  # indices drawn at once: bounds memory at about 32 MB
 

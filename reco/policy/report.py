@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from reco.bandits.factory import POLICIES
-from reco.ope.estimators import ESTIMATORS
-from reco.ope.synthetic_bandit import TARGETS
-from reco.pacing.simulate import BIDDERS
+from reco.policy.bandits.factory import POLICIES
+from reco.policy.ope.estimators import ESTIMATORS
+from reco.policy.synthetic_bandit import TARGETS
+from reco.policy.pacing.simulate import BIDDERS
 
 
 def _ordered(d: dict, order: tuple[str, ...]) -> list[tuple[str, Any]]:

@@ -9,7 +9,7 @@ fits them in parallel through :func:`fit_predict_fold`.
 Features of a (row, action) pair: the row's context, a one-hot of the action, the action's
 features, the pair feature (OBD's user-item affinity) and a one-hot of the position; with
 ``interactions`` also context x action-indicator columns, i.e. one linear model per action
-(well specified for reco.ope.synthetic_bandit). The model is scikit-learn's L2 logistic
+(well specified for reco.policy.synthetic_bandit). The model is scikit-learn's L2 logistic
 regression; with several ``cs`` the strength is picked by inner cross-validated log loss.
 """
 
@@ -26,8 +26,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from threadpoolctl import ThreadpoolController
 
-from reco.ope.config import RewardModelConfig
-from reco.ope.logged_data import LoggedFeedback
+from reco.policy.ope.config import RewardModelConfig
+from reco.policy.logged_data import LoggedFeedback
 
 logger = logging.getLogger(__name__)
 _INNER_FOLDS = 3

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from reco.config import DataConfig
+from reco.data.config import DataConfig
 from reco.errors import DataError
 
 RAW_SCHEMA = pa.schema([("user", pa.string()), ("topic", pa.string()), ("weight", pa.float32()), ("ts", pa.int64())])

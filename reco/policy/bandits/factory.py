@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from reco.bandits.beta_bernoulli import BernoulliThompson
-from reco.bandits.config import BanditConfig
-from reco.bandits.epsilon_greedy import EpsilonGreedy
-from reco.bandits.linear_thompson import LinearThompson
-from reco.bandits.policy import BanditPolicy, UniformRandom
+from reco.policy.bandits.beta_bernoulli import BernoulliThompson
+from reco.policy.bandits.config import BanditConfig
+from reco.policy.bandits.epsilon_greedy import EpsilonGreedy
+from reco.policy.bandits.linear_thompson import LinearThompson
+from reco.policy.bandits.policy import BanditPolicy, UniformRandom
 from reco.errors import ConfigError
 
 POLICIES = ("thompson", "bernoulli_thompson", "epsilon_greedy", "random")

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reco.ope.bootstrap import bootstrap_values, percentile_interval
-from reco.ope.config import EstimatorConfig, SyntheticOPEConfig
-from reco.ope.estimators import all_estimators, ope_inputs
-from reco.ope.reward_model import cross_fit
-from reco.ope.synthetic_bandit import (LinearSoftmaxPolicy, SyntheticBandit, logging_policy, make_bandit, sample_log,
+from reco.policy.ope.bootstrap import bootstrap_values, percentile_interval
+from reco.policy.ope.config import EstimatorConfig, SyntheticOPEConfig
+from reco.policy.ope.estimators import all_estimators, ope_inputs
+from reco.policy.ope.reward_model import cross_fit
+from reco.policy.synthetic_bandit import (LinearSoftmaxPolicy, SyntheticBandit, logging_policy, make_bandit, sample_log,
                                        target_policies, true_values)
 
 

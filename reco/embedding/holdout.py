@@ -10,6 +10,7 @@ baseline (the same popularity scores for every user), so both meet the same mask
 from __future__ import annotations
 
 import numpy as np
+from reco import artifacts
 
 
 def target_ranks(
@@ -58,22 +59,22 @@ class HoldoutScorer:
     def __init__(self, run_uri: str):
         import torch
 
-        from reco.embeddings import MODEL_ARTIFACT, load_model
+        from reco.embedding.export import load_model
         from reco.run_dir import RunDir
 
         torch.set_num_threads(1)
         run = RunDir(run_uri)
-        self.model, meta = load_model(run.read_bytes(MODEL_ARTIFACT))
+        self.model, meta = load_model(run.read_bytes(artifacts.STARSPACE_MODEL))
         self.weighted = bool(meta.get("weighted_pooling", False))
         self.topic_vecs = self.model.topic_vectors().numpy()
-        counts = run.read_table("vocab/topics.parquet", columns=["train_count"]).column("train_count").to_numpy()
+        counts = run.read_table(artifacts.TOPIC_VOCAB, columns=["train_count"]).column("train_count").to_numpy()
         self.pop = popularity_scores(counts, 1)[0]
 
     def __call__(self, batch):
         import pyarrow as pa
 
-        from reco.embeddings import embed_histories
-        from reco.histories import flat_lists
+        from reco.embedding.export import embed_histories
+        from reco.data.histories import flat_lists
 
         in_flat, in_len = flat_lists(batch.column("topics"))
         tg_flat, tg_len = flat_lists(batch.column("targets"))

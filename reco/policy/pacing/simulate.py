@@ -17,12 +17,12 @@ from typing import Protocol
 
 import numpy as np
 
-from reco.pacing.auction import second_price
-from reco.pacing.baselines import ThrottledBidder, UnpacedBidder
-from reco.pacing.config import PacingConfig
-from reco.pacing.dual_pacing import DualPacedBidder
-from reco.pacing.hindsight import hindsight_optimum
-from reco.pacing.market import AuctionStream, make_market
+from reco.policy.pacing.auction import second_price
+from reco.policy.pacing.baselines import ThrottledBidder, UnpacedBidder
+from reco.policy.pacing.config import PacingConfig
+from reco.policy.pacing.dual_pacing import DualPacedBidder
+from reco.policy.pacing.hindsight import hindsight_optimum
+from reco.policy.pacing.market import AuctionStream, make_market
 
 BIDDERS = ("paced", "unpaced", "throttle")
 

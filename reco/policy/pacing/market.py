@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reco.pacing.config import PacingConfig
+from reco.policy.pacing.config import PacingConfig
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, softmax
 
-from reco.ope.logged_data import LoggedFeedback
+from reco.policy.logged_data import LoggedFeedback
 
 TARGETS = ("softmax_sharp", "eps_greedy", "greedy", "uniform")
 

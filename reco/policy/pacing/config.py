@@ -1,4 +1,4 @@
-"""Config of the budget-pacing simulation (reco.pacing)."""
+"""Config of the budget-pacing simulation (reco.policy.pacing)."""
 
 from __future__ import annotations
 

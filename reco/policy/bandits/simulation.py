@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from reco.bandits.config import BanditConfig
-from reco.bandits.factory import make_policy
-from reco.bandits.policy import choose
-from reco.ope.synthetic_bandit import SyntheticBandit, make_bandit
+from reco.policy.bandits.config import BanditConfig
+from reco.policy.bandits.factory import make_policy
+from reco.policy.bandits.policy import choose
+from reco.policy.synthetic_bandit import SyntheticBandit, make_bandit
 
 
 def bandit_environment(cfg: BanditConfig) -> SyntheticBandit:

@@ -37,11 +37,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from reco.errors import DataError
-from reco.ope.bootstrap import percentile_interval
-from reco.ope.config import EstimatorConfig, RewardModelConfig
-from reco.ope.estimators import all_estimators, ope_inputs
-from reco.ope.logged_data import LoggedFeedback
-from reco.ope.reward_model import cross_fit, fold_ids
+from reco.policy.ope.bootstrap import percentile_interval
+from reco.policy.ope.config import EstimatorConfig, RewardModelConfig
+from reco.policy.ope.estimators import all_estimators, ope_inputs
+from reco.policy.logged_data import LoggedFeedback
+from reco.policy.ope.reward_model import cross_fit, fold_ids
 
 MODEL_BASED = ("dm", "dr", "switch_dr")
 

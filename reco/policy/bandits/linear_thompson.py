@@ -4,7 +4,7 @@ Each action a has Bayesian ridge regression weights theta_a ~ N(mu_a, s^2 A_a^-1
 A_a = ridge I + sum x x^T and mu_a = A_a^-1 sum r x over the rounds it was shown. A round samples
 one theta per action and scores x_a . theta_a: actions with few observations have wide
 posteriors and get explored, without a tuned exploration rate. :class:`RidgeArms` holds the
-posteriors; epsilon-greedy (reco.bandits.epsilon_greedy) uses the same model's means, so the
+posteriors; epsilon-greedy (reco.policy.bandits.epsilon_greedy) uses the same model's means, so the
 two differ only in how they explore.
 """
 

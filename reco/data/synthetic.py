@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from reco.config import SyntheticConfig
+from reco.data.config import SyntheticConfig
 
 _BASE_TS = 1_600_000_000
 _COMMUNITY_COUNT_PROBS = np.array([0.55, 0.3, 0.15, 0.07, 0.03])

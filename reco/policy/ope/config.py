@@ -1,15 +1,13 @@
-"""The ``ope`` config section: off-policy evaluation, bandits and budget pacing.
+"""Off-policy evaluation's settings: the Open Bandit Dataset, the reward model, estimators, bootstrap.
 
-One field on ``reco.config.Config`` (``ope``) holds the whole subsystem; the bandit and pacing
-parts are defined beside their code and gathered here.
+They are parts of the ``ope`` config section, which ``reco.policy.config`` gathers with the
+bandit and pacing parts.
 """
 
 from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from reco.bandits.config import BanditConfig
-from reco.pacing.config import PacingConfig
 from reco.schema import StrictModel
 
 
@@ -24,7 +22,7 @@ class OBDConfig(StrictModel):
 
 
 class RewardModelConfig(StrictModel):
-    """The cross-fitted click model behind DM, DR and switch-DR (reco.ope.reward_model)."""
+    """The cross-fitted click model behind DM, DR and switch-DR (reco.policy.ope.reward_model)."""
 
     n_folds: int = Field(3, ge=2, description="Cross-fitting folds: each row is predicted by a model that never saw it.")
     cs: list[float] = Field([0.01, 0.1, 1.0], min_length=1, description="Inverse L2 strengths of the logistic regression; several pick one by inner CV log loss.")
@@ -68,13 +66,3 @@ class SyntheticOPEConfig(StrictModel):
         RewardModelConfig(interactions=True, cs=[1.0]),
         description="Well specified here (one logistic model per action), so DR's variance reduction shows.")
     seed: int = 0
-
-
-class OPEConfig(StrictModel):
-    obd: OBDConfig = OBDConfig()
-    reward_model: RewardModelConfig = RewardModelConfig()
-    estimators: EstimatorConfig = EstimatorConfig()
-    bootstrap: BootstrapConfig = BootstrapConfig()
-    synthetic: SyntheticOPEConfig = SyntheticOPEConfig()
-    bandits: BanditConfig = BanditConfig()
-    pacing: PacingConfig = PacingConfig()

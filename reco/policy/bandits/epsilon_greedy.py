@@ -1,7 +1,7 @@
 """Epsilon-greedy: the ridge model's best action, except a uniformly random one with probability eps.
 
 The usual baseline for Thompson sampling: the same per-action ridge regression
-(reco.bandits.linear_thompson.RidgeArms), but exploration is blind (it keeps trying actions it
+(reco.policy.bandits.linear_thompson.RidgeArms), but exploration is blind (it keeps trying actions it
 already knows are bad, forever) and greedy rounds never explore the ones it is unsure about.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reco.bandits.linear_thompson import RidgeArms
+from reco.policy.bandits.linear_thompson import RidgeArms
 
 
 class EpsilonGreedy:

@@ -1,8 +1,7 @@
-"""Embedding artifacts: the trained model file and the user / topic vector tables.
+"""The trained StarSpace model as an artifact, and user vectors from histories (the export step).
 
-Vectors are stored in Parquet as ``fixed_size_list<float32>[dim]`` next to their dense id, so
-any Arrow reader (Ray Data, pandas, DuckDB) loads them without a custom codec, and a (n, dim)
-numpy matrix comes back without a copy per row.
+The model file holds the state dict and its shape; :class:`UserEmbedder` turns history rows
+into unit user vectors (``reco.data.vectors`` tables), as a Ray Data actor UDF.
 """
 
 from __future__ import annotations
@@ -14,27 +13,11 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from reco.histories import flat_lists
-from reco.starspace import StarSpace, pooling_weights
-
-MODEL_ARTIFACT = "models/starspace.pt"
-USERS_ARTIFACT = "embeddings/users"
-TOPICS_ARTIFACT = "embeddings/topics.parquet"
+from reco.data.histories import flat_lists
+from reco.embedding.starspace import StarSpace, pooling_weights
+from reco import artifacts
 
 
-def vector_column(mat: np.ndarray) -> pa.FixedSizeListArray:
-    mat = np.ascontiguousarray(mat, dtype=np.float32)
-    return pa.FixedSizeListArray.from_arrays(pa.array(mat.reshape(-1)), mat.shape[1])
-
-
-def vectors_of(table: pa.Table, column: str = "embedding") -> np.ndarray:
-    col = table.column(column).combine_chunks()
-    dim = col.type.list_size
-    return col.values.to_numpy(zero_copy_only=False).reshape(-1, dim)
-
-
-def vector_table(id_column: str, ids: np.ndarray, mat: np.ndarray) -> pa.Table:
-    return pa.table({id_column: np.asarray(ids, np.int64), "embedding": vector_column(mat)})
 
 
 def save_model(model: StarSpace, meta: dict[str, Any]) -> bytes:
@@ -78,7 +61,7 @@ class UserEmbedder:
     def __init__(self, run_uri: str):
         from reco.run_dir import RunDir
 
-        self.model, meta = load_model(RunDir(run_uri).read_bytes(MODEL_ARTIFACT))
+        self.model, meta = load_model(RunDir(run_uri).read_bytes(artifacts.STARSPACE_MODEL))
         self.weighted = bool(meta.get("weighted_pooling", False))
         torch.set_num_threads(1)
 
