@@ -48,7 +48,7 @@ def cpu_seconds() -> dict[int, tuple[float, str]]:
 class CpuSplit:
     """``with CpuSplit() as split: drive(...)``; then ``split.per_request(n)``: {role: CPU ms per request}."""
 
-    def __enter__(self) -> "CpuSplit":
+    def __enter__(self) -> CpuSplit:
         self.before, self.t0 = cpu_seconds(), time.time()
         return self
 
@@ -63,6 +63,10 @@ class CpuSplit:
                 role = "load generator" if pid == me else role
                 spent[role] = spent.get(role, 0.0) + cpu - self.before[pid][0]
         total = sum(spent.values())
-        out = {role: round(s * 1000 / max(requests, 1), 2) for role, s in sorted(spent.items(), key=lambda x: -x[1]) if s > 0}
+        out = {
+            role: round(s * 1000 / max(requests, 1), 2)
+            for role, s in sorted(spent.items(), key=lambda x: -x[1])
+            if s > 0
+        }
         out["cores busy"] = round(total / max(self.seconds, 1e-9), 2)
         return out

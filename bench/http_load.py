@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from itertools import cycle
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -39,13 +40,29 @@ class LoadResult:
         return asdict(self)
 
 
-def summarise(route: str, mode: str, connections: int, seconds: float, latencies: list[float], errors: int,
-              first_error: str | None = None) -> LoadResult:
+def summarise(
+    route: str,
+    mode: str,
+    connections: int,
+    seconds: float,
+    latencies: list[float],
+    errors: int,
+    first_error: str | None = None,
+) -> LoadResult:
     """Requests per second and latency percentiles (ms) of successful requests."""
     lat = np.asarray(latencies, np.float64) * 1000
     pct = np.percentile(lat, [50, 95, 99]) if len(lat) else [float("nan")] * 3
-    return LoadResult(route, mode, connections, round(seconds, 2), len(lat), errors, round(len(lat) / seconds, 1),
-                      *(round(float(p), 2) for p in pct), first_error)
+    return LoadResult(
+        route,
+        mode,
+        connections,
+        round(seconds, 2),
+        len(lat),
+        errors,
+        round(len(lat) / seconds, 1),
+        *(round(float(p), 2) for p in pct),
+        first_error,
+    )
 
 
 Request = tuple[str, str, "dict | None"]  # (method, url, JSON body)
@@ -85,7 +102,9 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, not close
 
 
-async def _closed_loop(reqs: list[Request], connections: int, seconds: float, timeout_s: float) -> tuple[list[float], int, str | None, float]:
+async def _closed_loop(
+    reqs: list[Request], connections: int, seconds: float, timeout_s: float
+) -> tuple[list[float], int, str | None, float]:
     """Each connection: write a pre-encoded request, read the response, repeat (keep-alive).
 
     A bare asyncio client rather than aiohttp: it spends a fraction of aiohttp's CPU per request,
@@ -118,7 +137,7 @@ async def _closed_loop(reqs: list[Request], connections: int, seconds: float, ti
                 if not keep:
                     conn[1].close()
                     conn = None
-            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as e:
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as e:
                 ok = False
                 first_error = first_error or f"{type(e).__name__}: {e}"
                 if conn is not None:
@@ -144,8 +163,9 @@ def _loop_factory():
     return uvloop.new_event_loop
 
 
-def drive(reqs: list[Request], *, route: str, mode: str, connections: int, seconds: float,
-          timeout_s: float = 30.0) -> LoadResult:
+def drive(
+    reqs: list[Request], *, route: str, mode: str, connections: int, seconds: float, timeout_s: float = 30.0
+) -> LoadResult:
     """Send ``reqs`` (cycled) from ``connections`` concurrent clients for ``seconds``."""
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         lat, errors, first_error, took = runner.run(_closed_loop(reqs, connections, seconds, timeout_s))

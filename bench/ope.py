@@ -25,10 +25,10 @@ import time
 from bench.peak_memory import PeakRSS
 from ray_jobs import ope
 from ray_jobs.common import init_ray, setup_logging
+from reco import artifacts
 from reco.config import load_config
 from reco.policy.report import bandit_table, headline, obd_table, pacing_table, replay_table, synthetic_table
 from reco.run_dir import RunDir
-from reco import artifacts
 
 log = logging.getLogger("bench.ope")
 
@@ -49,11 +49,13 @@ def main(argv: list[str] | None = None) -> int:
         ope.run(cfg, run)
     seconds = time.perf_counter() - t
     summary = run.read_json(artifacts.metrics("ope"))
-    for title, lines in (("Truth check 2: Open Bandit Dataset", obd_table(summary["obd"])),
-                         ("Replay on the random logs", replay_table(summary["replay"])),
-                         ("Truth check 1: synthetic bandit", synthetic_table(summary["synthetic"])),
-                         ("Thompson sampling, online", bandit_table(summary["bandits"])),
-                         ("Budget pacing", pacing_table(summary["pacing"]))):
+    for title, lines in (
+        ("Truth check 2: Open Bandit Dataset", obd_table(summary["obd"])),
+        ("Replay on the random logs", replay_table(summary["replay"])),
+        ("Truth check 1: synthetic bandit", synthetic_table(summary["synthetic"])),
+        ("Thompson sampling, online", bandit_table(summary["bandits"])),
+        ("Budget pacing", pacing_table(summary["pacing"])),
+    ):
         print(f"\n== {title}\n")
         print("\n".join(lines))
     print(f"\njob wall time {seconds:.1f}s, peak RSS of the Ray process tree {mem.peak_mb:.0f} MB")

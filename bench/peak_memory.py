@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import psutil
 
@@ -33,7 +34,7 @@ class PeakRSS:
         self.peak = 0
         self._stop = threading.Event()
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         self.peak = tree_rss_bytes()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()

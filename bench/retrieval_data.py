@@ -39,15 +39,23 @@ class Dataset:
 
 def _dense(raw: pa.Table) -> tuple[pa.Table, list[str], list[str]]:
     users, topics = merge_counts(count_ids(raw).to_pandas())
-    table = pa.table({"user_id": users.encode(raw.column("user")), "topic_id": topics.encode(raw.column("topic")),
-                      "weight": raw.column("weight"), "ts": raw.column("ts")})
+    table = pa.table(
+        {
+            "user_id": users.encode(raw.column("user")),
+            "topic_id": topics.encode(raw.column("topic")),
+            "weight": raw.column("weight"),
+            "ts": raw.column("ts"),
+        }
+    )
     return table, users.raw_ids.to_pylist(), topics.raw_ids.to_pylist()
 
 
 def movielens(path: Path = SHARED / "ml-100k" / "u.data") -> Dataset:
     cfg = DataConfig(format="movielens", path=str(path))
     table, user_raw, topic_raw = _dense(read_local(resolve_source(cfg)))
-    seqs = UserSequences.from_interactions(*(table.column(c).to_numpy() for c in ("user_id", "topic_id", "ts", "weight")))
+    seqs = UserSequences.from_interactions(
+        *(table.column(c).to_numpy() for c in ("user_id", "topic_id", "ts", "weight"))
+    )
     items, users = features_for("movielens", str(path), user_raw, topic_raw)
     p = movielens_protocol(seqs, len(topic_raw), len(user_raw), item_features=items, user_features=users)
     return Dataset(p, f"MovieLens 100K ({len(user_raw)} users, {len(topic_raw)} movies, {table.num_rows} ratings)")
@@ -60,8 +68,12 @@ def lastfm(path: Path = SHARED / "lastfm-2k" / "user_artists.dat", test_users: i
     hist = build_histories(table, 1, "random", test_ids, seed)
     p = holdout_protocol("lastfm", hist, len(topic_raw), len(user_raw))
     p.notes.append("Last.fm has no timestamps: sequence order within a user is arbitrary, recency has no meaning")
-    p.notes.append("no artist tags in the shared data (user_taggedartists.dat absent): the two-tower item tower is ids only")
-    return Dataset(p, f"Last.fm hetrec-2011 ({len(user_raw)} users, {len(topic_raw)} artists, {table.num_rows} plays rows)")
+    p.notes.append(
+        "no artist tags in the shared data (user_taggedartists.dat absent): the two-tower item tower is ids only"
+    )
+    return Dataset(
+        p, f"Last.fm hetrec-2011 ({len(user_raw)} users, {len(topic_raw)} artists, {table.num_rows} plays rows)"
+    )
 
 
 def synthetic_set(n_users: int = 5000, n_topics: int = 1000, test_share: float = 0.2, seed: int = 0) -> Dataset:
@@ -72,8 +84,11 @@ def synthetic_set(n_users: int = 5000, n_topics: int = 1000, test_share: float =
     p = holdout_protocol("synthetic", hist, n_topics, n_users)
     m = pa.concat_tables([synthetic.memberships(cfg, c) for c in range(synthetic.n_chunks(cfg))])
     counts = np.bincount(m.column("user_id").to_numpy(), minlength=n_users)
-    return Dataset(p, f"synthetic ({n_users} users, {n_topics} topics, {cfg.n_communities} planted communities)",
-                   {int(u): int(c) for u, c in enumerate(counts)})
+    return Dataset(
+        p,
+        f"synthetic ({n_users} users, {n_topics} topics, {cfg.n_communities} planted communities)",
+        {int(u): int(c) for u, c in enumerate(counts)},
+    )
 
 
 def load(name: str, synthetic_users: int = 5000) -> Dataset:

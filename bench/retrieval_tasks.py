@@ -27,13 +27,24 @@ import torch
 from bench.retrieval_data import Dataset, load
 from bench.retrieval_tuning import GRIDS, apply_settings
 from reco.config import Config, load_config
-from reco.retrieval.base import Retriever, create_retriever
+from reco.retrieval.base import Retriever
 from reco.retrieval.data import Queries, TrainingData
 from reco.retrieval.protocol import evaluate
+from reco.retrieval.registry import create_retriever
 
 log = logging.getLogger("bench.retrieval")
 TRAINED = {"sequence_all_action": "sequence", "sequence_next_item": "sequence", "two_tower": "two_tower", "mf": "mf"}
-SLOW_FIRST = ["sequence_all_action", "sequence_next_item", "mf", "two_tower", "multi_interest", "pixie", "pooled", "last_items_knn", "popularity"]
+SLOW_FIRST = [
+    "sequence_all_action",
+    "sequence_next_item",
+    "mf",
+    "two_tower",
+    "multi_interest",
+    "pixie",
+    "pooled",
+    "last_items_knn",
+    "popularity",
+]
 
 
 @dataclass(frozen=True)
@@ -98,7 +109,9 @@ def install(cfg: Config, ds: Dataset) -> None:
 
 
 def init_worker(setup: Setup) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", force=True)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", force=True
+    )
     torch.set_num_threads(setup.threads)
     ds = load(setup.data, setup.synthetic_users)
     ds.protocol.fit_val.topic_vectors = setup.topic_vectors_val
@@ -113,12 +126,21 @@ def run_task(task: Task) -> dict[str, Any]:
     data: TrainingData = p.fit_val if task.stage == "val" else p.fit_test
     t = time.perf_counter()
     r = create_retriever(registry_name(task.label), c.retrieval).fit(data)
-    out: dict[str, Any] = {"task": task, "fit_seconds": time.perf_counter() - t,
-                           "best_epoch": getattr(r, "train_meta", {}).get("best_epoch")}
+    out: dict[str, Any] = {
+        "task": task,
+        "fit_seconds": time.perf_counter() - t,
+        "best_epoch": getattr(r, "train_meta", {}).get("best_epoch"),
+    }
     if task.stage == "val":
         out["val"] = evaluate(r, p.val).summary
-        log.info("%s %s: val recall@10 %.4f @50 %.4f (%.0fs)", task.label, task.settings or "(config)", out["val"]["recall@10"],
-                 out["val"]["recall@50"], out["fit_seconds"])
+        log.info(
+            "%s %s: val recall@10 %.4f @50 %.4f (%.0fs)",
+            task.label,
+            task.settings or "(config)",
+            out["val"]["recall@10"],
+            out["val"]["recall@50"],
+            out["fit_seconds"],
+        )
     if task.stage == "test" or not p.refit:
         out["test"] = evaluate(r, p.test)
         out["latency_ms"] = latency_ms(r, p.test)
@@ -133,13 +155,29 @@ def _summarise(label: str, tried: list[dict], test: dict | None) -> dict[str, An
     """The chosen setting (best validation recall@50, the earliest on ties) and its test figures."""
     best = max(tried, key=lambda x: x["val"]["recall@50"])
     final = test if test is not None else best
-    return {"val": best["val"], "test": final["test"], "latency_ms": final["latency_ms"], "settings": best["task"].settings,
-            "fit_seconds": best["fit_seconds"] + (test["fit_seconds"] if test is not None else 0.0),
-            "tried": [{"settings": x["task"].settings, "val_recall@10": x["val"]["recall@10"], "val_recall@50": x["val"]["recall@50"],
-                       "fit_seconds": x["fit_seconds"]} for x in tried] if len(tried) > 1 else []}
+    return {
+        "val": best["val"],
+        "test": final["test"],
+        "latency_ms": final["latency_ms"],
+        "settings": best["task"].settings,
+        "fit_seconds": best["fit_seconds"] + (test["fit_seconds"] if test is not None else 0.0),
+        "tried": [
+            {
+                "settings": x["task"].settings,
+                "val_recall@10": x["val"]["recall@10"],
+                "val_recall@50": x["val"]["recall@50"],
+                "fit_seconds": x["fit_seconds"],
+            }
+            for x in tried
+        ]
+        if len(tried) > 1
+        else [],
+    }
 
 
-def run_all(labels: list[str], tune: bool, refit: bool, jobs: int, setup: Setup) -> tuple[dict[str, dict], dict[str, str]]:
+def run_all(
+    labels: list[str], tune: bool, refit: bool, jobs: int, setup: Setup
+) -> tuple[dict[str, dict], dict[str, str]]:
     """Every label's tuning, choice and test; (results by label, errors by label)."""
     tried: dict[str, list[dict]] = {lab: [] for lab in labels}
     tests: dict[str, dict] = {}

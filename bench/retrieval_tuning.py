@@ -21,8 +21,14 @@ def _grid(**axes: tuple) -> list[dict[str, Any]]:
 GRIDS: dict[str, list[dict[str, Any]]] = {
     "last_items_knn": _grid(**{"last_items_knn.shrink": (0.0, 10.0, 100.0)}),
     "pooled": _grid(**{"pooled.weighted": (False, True)}),
-    "multi_interest": _grid(**{"multi_interest.distance_threshold": (0.5, 1.0, 2.0, 4.0), "multi_interest.merge": ("round_robin", "max"),
-                               "multi_interest.top_interests": (3, 5), "multi_interest.representative": ("medoid", "centroid")}),
+    "multi_interest": _grid(
+        **{
+            "multi_interest.distance_threshold": (0.5, 1.0, 2.0, 4.0),
+            "multi_interest.merge": ("round_robin", "max"),
+            "multi_interest.top_interests": (3, 5),
+            "multi_interest.representative": ("medoid", "centroid"),
+        }
+    ),
     "pixie": _grid(**{"pixie.restart": (0.5, 0.7, 0.9), "pixie.recency_half_life": (2.0, 5.0, 30.0)}),
     "sequence_all_action": _grid(**{"sequence.window": (10, 30, 50), "sequence.temperature": (0.05, 0.1, 0.2)}),
     "sequence_next_item": _grid(**{"sequence.temperature": (0.05, 0.1, 0.2)}),

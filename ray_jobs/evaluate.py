@@ -14,17 +14,16 @@ import pyarrow as pa
 import ray
 
 from ray_jobs.common import StepTimer, job_main, read_artifact
+from reco import artifacts
 from reco.config import Config
+from reco.data.histories import select_role
+from reco.embedding.holdout import HoldoutScorer, summarize
+from reco.embedding.report import embedding_report_md, training_curve_png
 from reco.expansion import report as expansion_report
 from reco.expansion.evaluation import ProtocolWorker, has_seed_lists
 from reco.expansion.protocol import against_best_other, recall_at_holdout
 from reco.expansion.protocol import summarize as summarize_expansion
-
-from reco.data.histories import select_role
-from reco.embedding.holdout import HoldoutScorer, summarize
-from reco.embedding.report import embedding_report_md, training_curve_png
 from reco.run_dir import RunDir
-from reco import artifacts
 
 log = logging.getLogger("ray_jobs.evaluate")
 STEP = "evaluate"
@@ -38,12 +37,23 @@ def holdout_evaluation(cfg: Config, run: RunDir) -> dict:
     hist = read_artifact(run, "histories").select_columns(["user_id", "role", "topics", "weights", "targets"])
     out = {}
     for role, label in (("train", "validation"), ("test", "test")):
-        ranks = hist.map_batches(_with_targets, batch_format="pyarrow", fn_kwargs={"role": role}).map_batches(
-            HoldoutScorer, fn_constructor_kwargs={"run_uri": run.uri}, batch_size=2048, batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=cfg.export.actors), num_cpus=cfg.export.cpus_per_actor,
-        ).to_pandas()
+        ranks = (
+            hist.map_batches(_with_targets, batch_format="pyarrow", fn_kwargs={"role": role})
+            .map_batches(
+                HoldoutScorer,
+                fn_constructor_kwargs={"run_uri": run.uri},
+                batch_size=2048,
+                batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(size=cfg.export.actors),
+                num_cpus=cfg.export.cpus_per_actor,
+            )
+            .to_pandas()
+        )
         if len(ranks):
-            out[label] = {"starspace": summarize(ranks["model_rank"].to_numpy()), "popularity": summarize(ranks["popularity_rank"].to_numpy())}
+            out[label] = {
+                "starspace": summarize(ranks["model_rank"].to_numpy()),
+                "popularity": summarize(ranks["popularity_rank"].to_numpy()),
+            }
     return out
 
 
@@ -55,18 +65,42 @@ def expansion_evaluation(cfg: Config, run: RunDir) -> dict | None:
     p = cfg.expansion.protocol
     list_ids = list(dict.fromkeys(run.read_table(artifacts.SEED_LISTS, columns=["seed_list_id"]).column(0).to_pylist()))
     pairs = [{"list": name, "split": split} for name in list_ids for split in range(p.splits)]
-    rows = ray.data.from_items(pairs).map_batches(
-        ProtocolWorker, fn_constructor_kwargs={"run_uri": run.uri, "expansion": cfg.expansion.model_dump()}, batch_size=1,
-        batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=p.actors), num_cpus=p.cpus_per_actor,
-    ).to_pandas()
+    rows = (
+        ray.data.from_items(pairs)
+        .map_batches(
+            ProtocolWorker,
+            fn_constructor_kwargs={"run_uri": run.uri, "expansion": cfg.expansion.model_dump()},
+            batch_size=1,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=p.actors),
+            num_cpus=p.cpus_per_actor,
+        )
+        .to_pandas()
+    )
     summary = summarize_expansion(rows)
-    meta = {"lists": len(list_ids), "splits": p.splits, "holdout_share": p.holdout_share, "audience_share": p.audience_share,
-            "stage": p.stage, "source": run.artifact(artifacts.SEED_LISTS)["meta"].get("source", "the run's seed lists")}
-    result = {"meta": meta, "buckets": summary, "recall_at_holdout": recall_at_holdout(summary), "blend_vs_best": against_best_other(rows)}
+    meta = {
+        "lists": len(list_ids),
+        "splits": p.splits,
+        "holdout_share": p.holdout_share,
+        "audience_share": p.audience_share,
+        "stage": p.stage,
+        "source": run.artifact(artifacts.SEED_LISTS)["meta"].get("source", "the run's seed lists"),
+    }
+    result = {
+        "meta": meta,
+        "buckets": summary,
+        "recall_at_holdout": recall_at_holdout(summary),
+        "blend_vs_best": against_best_other(rows),
+    }
     run.write_json(artifacts.metrics("expansion"), result, step=STEP)
     run.write_table(artifacts.EXPANSION_ROWS, pa.Table.from_pandas(rows, preserve_index=False), step=STEP)
-    run.write_bytes(artifacts.report("expansion_recall.png"), expansion_report.recall_png(summary), step=STEP)
-    run.write_bytes(artifacts.report("expansion.md"), expansion_report.report_md(summary, meta, result["blend_vs_best"]).encode(), step=STEP)
+    for name, png in expansion_report.plots(summary).items():
+        run.write_bytes(artifacts.report(name), png, step=STEP)
+    run.write_bytes(
+        artifacts.report("expansion.md"),
+        expansion_report.report_md(summary, meta, result["blend_vs_best"]).encode(),
+        step=STEP,
+    )
     for line in expansion_report.table_lines(summary, markdown=False):
         log.info("%s", line)
     return result
@@ -78,8 +112,13 @@ def run(cfg: Config, run: RunDir) -> dict:
     with StepTimer("audience expansion protocol (Ray Data)"):
         expansion = expansion_evaluation(cfg, run)
     for role, by in evaluation.items():
-        log.info("%s: StarSpace hit@10 %.4f vs popularity %.4f over %d held-out topics", role,
-                 by["starspace"]["hit@10"], by["popularity"]["hit@10"], by["starspace"]["targets"])
+        log.info(
+            "%s: StarSpace hit@10 %.4f vs popularity %.4f over %d held-out topics",
+            role,
+            by["starspace"]["hit@10"],
+            by["popularity"]["hit@10"],
+            by["starspace"]["targets"],
+        )
     run.write_json(artifacts.metrics("evaluation"), evaluation, step=STEP)
     summary = {
         "run_dir": run.uri,
@@ -89,10 +128,19 @@ def run(cfg: Config, run: RunDir) -> dict:
         "evaluation": evaluation,
         "expansion": expansion,
     }
-    run.write_bytes(artifacts.report("training_curve.png"), training_curve_png(summary["training"]["history"]), step=STEP)
-    run.write_bytes(artifacts.report("embeddings.md"), embedding_report_md(summary).encode(), step=STEP)
-    return {"step": STEP, "evaluation": evaluation, "report": run.path(artifacts.report("embeddings.md")),
-            "expansion_recall_at_holdout": expansion["recall_at_holdout"] if expansion else None}
+    run.write_bytes(
+        artifacts.report("training_curve.png"), training_curve_png(summary["training"]["history"]), step=STEP
+    )
+    report = embedding_report_md(summary)
+    if expansion:
+        report += "\n" + "\n".join(expansion_report.section_lines(expansion))
+    run.write_bytes(artifacts.report("embeddings.md"), report.encode(), step=STEP)
+    return {
+        "step": STEP,
+        "evaluation": evaluation,
+        "report": run.path(artifacts.report("embeddings.md")),
+        "expansion_recall_at_holdout": expansion["recall_at_holdout"] if expansion else None,
+    }
 
 
 main = job_main(run, __doc__.splitlines()[0])

@@ -25,6 +25,7 @@ import pyarrow as pa
 import ray
 
 from ray_jobs.common import StepTimer, job_main, read_artifact, write_artifact
+from reco import artifacts
 from reco.config import Config
 from reco.errors import DataError
 from reco.expansion.affinity_classifier import background_size
@@ -37,7 +38,6 @@ from reco.expansion.seed_lists import lists_table, read_seed_table, resolve
 from reco.expansion.user_vectors import VectorSets, check_source, vector_columns
 from reco.run_dir import RunDir
 from reco.vocab import Vocabulary
-from reco import artifacts
 
 log = logging.getLogger("ray_jobs.expand")
 STEP = "expand"
@@ -60,8 +60,11 @@ def seed_list_input(cfg: Config, run: RunDir, users: Vocabulary) -> tuple[pa.Tab
     if not has_artifact(run, artifacts.USER_COMMUNITIES):
         return None
     defs = community_audiences(run.read_table(artifacts.USER_COMMUNITIES), ex.buckets, ex.synthetic_lists)
-    return (lists_table(list(defs.lists.items()), users), "planted communities (truth/user_communities.parquet)",
-            lists_table(list(defs.truth.items()), users))
+    return (
+        lists_table(list(defs.lists.items()), users),
+        "planted communities (truth/user_communities.parquet)",
+        lists_table(list(defs.truth.items()), users),
+    )
 
 
 def record_truth(run: RunDir, truth: pa.Table | None) -> None:
@@ -107,8 +110,17 @@ def fit(cfg: Config, run: RunDir, users_ds: ray.data.Dataset, lists, embedded: n
     pool_vectors = lookup(pool)
     n_vectors = int(round(len(embedded) * len(pool_vectors) / len(pool)))
     lsh = Hyperplanes.for_users(lookup.dim, n_vectors, ex.density, pool_vectors.mean(axis=0))
-    counts = _collect(users_ds.map_batches(_count_regions, batch_format="pyarrow", batch_size=ex.job.batch_size, fn_kwargs={"lsh": lsh, "max_vectors": ex.max_vectors}))
-    region_users = np.sum(np.stack(counts.column("counts").to_numpy(zero_copy_only=False)), axis=0).reshape(lsh.repetitions, lsh.n_regions)
+    counts = _collect(
+        users_ds.map_batches(
+            _count_regions,
+            batch_format="pyarrow",
+            batch_size=ex.job.batch_size,
+            fn_kwargs={"lsh": lsh, "max_vectors": ex.max_vectors},
+        )
+    )
+    region_users = np.sum(np.stack(counts.column("counts").to_numpy(zero_copy_only=False)), axis=0).reshape(
+        lsh.repetitions, lsh.n_regions
+    )
     return fit_list_models(lists, lookup, pool, lsh, region_users, ex)
 
 
@@ -117,13 +129,21 @@ def score(cfg: Config, run: RunDir, users_ds: ray.data.Dataset, shares: np.ndarr
     job, k = cfg.expansion.job, cfg.expansion.audience_size
     depth = top_depth(cfg.expansion.blend, k)
     candidates = users_ds.map_batches(
-        AudienceBatchScorer, fn_constructor_kwargs={"run_uri": run.uri, "depth": depth, "faults": cfg.faults.model_dump(),
-                                                      "max_vectors": cfg.expansion.max_vectors},
+        AudienceBatchScorer,
+        fn_constructor_kwargs={
+            "run_uri": run.uri,
+            "depth": depth,
+            "faults": cfg.faults.model_dump(),
+            "max_vectors": cfg.expansion.max_vectors,
+        },
         batch_size=job.batch_size,
-        batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=job.actors), num_cpus=job.cpus_per_actor,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=job.actors),
+        num_cpus=job.cpus_per_actor,
     )
-    merged = candidates.groupby("list_pos").map_groups(_merge_group, batch_format="pyarrow",
-                                                       fn_kwargs={"shares": shares, "k": k, "depth": depth})
+    merged = candidates.groupby("list_pos").map_groups(
+        _merge_group, batch_format="pyarrow", fn_kwargs={"shares": shares, "k": k, "depth": depth}
+    )
     return _collect(merged)
 
 
@@ -133,46 +153,87 @@ def run(cfg: Config, run: RunDir) -> dict:
     found = seed_list_input(cfg, run, users)
     if found is None:
         log.info("no seed lists: set expansion.seed_lists to a Parquet or JSON lines file to expand")
-        return {"step": STEP, "skipped": "no seed lists (expansion.seed_lists is not set and the run has no planted truth)"}
+        return {
+            "step": STEP,
+            "skipped": "no seed lists (expansion.seed_lists is not set and the run has no planted truth)",
+        }
     table, source, truth = found
     vectors_rel = check_source(ex.user_vectors, run.names())
     embedded = np.sort(run.read_table(vectors_rel, columns=["user_id"]).column("user_id").to_numpy())
     resolved = resolve(table, users, ex.min_seeds, source, embedded)
     record_truth(run, truth)
     lists = resolved.accepted
-    log.info("%d seed list(s) from %s (%d rejected, %d unknown ids)", len(lists), source, len(resolved.rejected),
-             resolved.summary()["unknown_ids"])
-    run.write_table(artifacts.SEED_LISTS, lists_table([(s.list_id, s.users) for s in lists], users), step=STEP, meta={"source": source})
+    log.info(
+        "%d seed list(s) from %s (%d rejected, %d unknown ids)",
+        len(lists),
+        source,
+        len(resolved.rejected),
+        resolved.summary()["unknown_ids"],
+    )
+    run.write_table(
+        artifacts.SEED_LISTS,
+        lists_table([(s.list_id, s.users) for s in lists], users),
+        step=STEP,
+        meta={"source": source},
+    )
     log.info("user vectors: %s (%s)", ex.user_vectors, vectors_rel)
     users_ds = read_artifact(run, vectors_rel).select_columns(vector_columns(ex.user_vectors))
     with StepTimer(f"fit {len(lists)} list(s): density tables and classifiers") as t_fit:
         models = fit(cfg, run, users_ds, lists, embedded)
     run.write_bytes(ARTIFACT, models.to_bytes(), step=STEP, rows=len(lists))
     run.write_table(artifacts.DENSITY_TABLES, pa.table(models.table_rows()), step=STEP)
-    with StepTimer(f"score {len(embedded):,} users x {len(lists)} lists (Ray Data, {ex.job.actors} actor(s))") as t_score:
+    with StepTimer(
+        f"score {len(embedded):,} users x {len(lists)} lists (Ray Data, {ex.job.actors} actor(s))"
+    ) as t_score:
         merged = score(cfg, run, users_ds, models.shares)
     if merged.num_rows == 0:
         raise DataError(f"no audience for any of the {len(lists)} seed lists: every user is a seed?")
     merged = merged.take(pa.array(np.lexsort((merged.column("rank").to_numpy(), merged.column("list_pos").to_numpy()))))
     pos = merged.column("list_pos").to_numpy()
-    audiences = pa.table({
-        "seed_list_id": pa.array(np.asarray(models.list_ids, dtype=object)[pos], pa.string()),
-        "user_id": pa.array(users.decode(merged.column("user_id").to_numpy()), pa.string()),
-        "score": merged.column("score"), "rank": merged.column("rank"), "source": merged.column("source"),
-    })
-    rows = write_artifact(ray.data.from_arrow(audiences), run, artifacts.AUDIENCES, step=STEP, meta={"k": ex.audience_size})
+    audiences = pa.table(
+        {
+            "seed_list_id": pa.array(np.asarray(models.list_ids, dtype=object)[pos], pa.string()),
+            "user_id": pa.array(users.decode(merged.column("user_id").to_numpy()), pa.string()),
+            "score": merged.column("score"),
+            "rank": merged.column("rank"),
+            "source": merged.column("source"),
+        }
+    )
+    rows = write_artifact(
+        ray.data.from_arrow(audiences), run, artifacts.AUDIENCES, step=STEP, meta={"k": ex.audience_size}
+    )
     sources = audiences.group_by(["seed_list_id", "source"]).aggregate([("rank", "count")]).to_pandas()
     summary = {
-        "step": STEP, "source": source, "lists": resolved.summary(), "users": int(len(embedded)), "audience_rows": rows,
-        "k": ex.audience_size, "user_vectors": ex.user_vectors, "vectors": int(models.region_users[0].sum()), "planes": models.lsh.n_planes, "repetitions": models.lsh.repetitions,
-        "fit_seconds": t_fit.seconds, "score_seconds": t_score.seconds,
+        "step": STEP,
+        "source": source,
+        "lists": resolved.summary(),
+        "users": int(len(embedded)),
+        "audience_rows": rows,
+        "k": ex.audience_size,
+        "user_vectors": ex.user_vectors,
+        "vectors": int(models.region_users[0].sum()),
+        "planes": models.lsh.n_planes,
+        "repetitions": models.lsh.repetitions,
+        "fit_seconds": t_fit.seconds,
+        "score_seconds": t_score.seconds,
         "user_list_pairs_per_second": len(embedded) * len(lists) / max(t_score.seconds, 1e-9),
-        "sources": {name: dict(zip(g["source"], g["rank_count"].astype(int).tolist())) for name, g in sources.groupby("seed_list_id")},
+        "sources": {
+            name: dict(zip(g["source"], g["rank_count"].astype(int).tolist()))
+            for name, g in sources.groupby("seed_list_id")
+        },
     }
     run.write_json(artifacts.metrics("expand"), summary, step=STEP)
-    return {"step": STEP, "lists": len(lists), "rejected": resolved.rejected, "unknown_ids": summary["lists"]["unknown_ids"],
-            "users": summary["users"], "audience_rows": rows, "fit_seconds": round(t_fit.seconds, 1),
-            "score_seconds": round(t_score.seconds, 1), "audiences": run.path(artifacts.AUDIENCES)}
+    return {
+        "step": STEP,
+        "lists": len(lists),
+        "rejected": resolved.rejected,
+        "unknown_ids": summary["lists"]["unknown_ids"],
+        "users": summary["users"],
+        "audience_rows": rows,
+        "fit_seconds": round(t_fit.seconds, 1),
+        "score_seconds": round(t_score.seconds, 1),
+        "audiences": run.path(artifacts.AUDIENCES),
+    }
 
 
 main = job_main(run, __doc__.splitlines()[0])

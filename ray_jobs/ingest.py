@@ -19,15 +19,15 @@ import pyarrow as pa
 import ray
 
 from ray_jobs.common import StepTimer, job_main, read_artifact, write_artifact
-from reco.data import synthetic
+from reco import artifacts
 from reco.config import Config
+from reco.data import synthetic
 from reco.data.config import SyntheticConfig
-from reco.errors import DataError
 from reco.data.formats import filter_batch, normalize_batch, read_topic_names, resolve_source
 from reco.data.histories import build_histories, encode_batch, explode, pick_test_users, shard_of, topic_counts
+from reco.errors import DataError
 from reco.run_dir import RunDir
 from reco.vocab import Vocabulary, count_ids, merge_counts
-from reco import artifacts
 
 log = logging.getLogger("ray_jobs.ingest")
 STEP = "ingest"
@@ -37,12 +37,14 @@ def _generate(batch: dict[str, np.ndarray], cfg: SyntheticConfig) -> pa.Table:
     world = synthetic.make_world(cfg)
     parts = [synthetic.generate_chunk(cfg, int(c), world) for c in batch["id"]]
     t = pa.concat_tables(parts)
-    return pa.table({
-        "user": t.column("user_id").cast(pa.string()),
-        "topic": t.column("topic_id").cast(pa.string()),
-        "weight": t.column("weight"),
-        "ts": t.column("ts"),
-    })
+    return pa.table(
+        {
+            "user": t.column("user_id").cast(pa.string()),
+            "topic": t.column("topic_id").cast(pa.string()),
+            "weight": t.column("weight"),
+            "ts": t.column("ts"),
+        }
+    )
 
 
 def read_raw(cfg: Config) -> tuple[ray.data.Dataset, str]:
@@ -50,7 +52,9 @@ def read_raw(cfg: Config) -> tuple[ray.data.Dataset, str]:
     if cfg.data.format == "synthetic":
         s = cfg.data.synthetic
         n = synthetic.n_chunks(s)
-        ds = ray.data.range(n, override_num_blocks=n).map_batches(_generate, batch_size=1, batch_format="numpy", fn_kwargs={"cfg": s})
+        ds = ray.data.range(n, override_num_blocks=n).map_batches(
+            _generate, batch_size=1, batch_format="numpy", fn_kwargs={"cfg": s}
+        )
         label = f"synthetic({s.n_users} users, {s.n_topics} topics, seed {s.seed})"
     else:
         src = resolve_source(cfg.data)
@@ -58,17 +62,27 @@ def read_raw(cfg: Config) -> tuple[ray.data.Dataset, str]:
             ds = ray.data.read_parquet(src.files, include_paths=True)
         else:
             ds = ray.data.read_csv(src.files, include_paths=True, **src.csv_options())
-        ds = ds.map_batches(normalize_batch, batch_format="pyarrow", fn_kwargs={"columns": src.columns, "label": src.label})
+        ds = ds.map_batches(
+            normalize_batch, batch_format="pyarrow", fn_kwargs={"columns": src.columns, "label": src.label}
+        )
         label = ", ".join(src.files)
     ing = cfg.ingest
     if ing.min_weight is not None or ing.exclude_topics:
-        ds = ds.map_batches(filter_batch, batch_format="pyarrow", fn_kwargs={"min_weight": ing.min_weight, "exclude_topics": ing.exclude_topics})
+        ds = ds.map_batches(
+            filter_batch,
+            batch_format="pyarrow",
+            fn_kwargs={"min_weight": ing.min_weight, "exclude_topics": ing.exclude_topics},
+        )
     return ds, label
 
 
-def _histories_of_shard(shard: pa.Table, holdout_per_user: int, holdout: str, test_ids: np.ndarray, seed: int) -> pa.Table:
+def _histories_of_shard(
+    shard: pa.Table, holdout_per_user: int, holdout: str, test_ids: np.ndarray, seed: int
+) -> pa.Table:
     hist = build_histories(shard, holdout_per_user, holdout, test_ids, seed)
-    return hist.append_column("shard", shard.column("shard")[:hist.num_rows] if hist.num_rows else pa.array([], pa.int64()))
+    return hist.append_column(
+        "shard", shard.column("shard")[: hist.num_rows] if hist.num_rows else pa.array([], pa.int64())
+    )
 
 
 def _explode_with_shard(histories: pa.Table, num_shards: int) -> pa.Table:
@@ -103,13 +117,22 @@ def _write_truth(cfg: Config, run: RunDir, users: Vocabulary, topics: Vocabulary
     m = pa.concat_tables([synthetic.memberships(s, c, world) for c in range(synthetic.n_chunks(s))])
     dense = users.encode(m.column("user_id").cast(pa.string()))
     keep = dense >= 0
-    truth = pa.table({"user_id": dense[keep], "community": m.column("community").to_numpy()[keep], "share": m.column("share").to_numpy()[keep]})
+    truth = pa.table(
+        {
+            "user_id": dense[keep],
+            "community": m.column("community").to_numpy()[keep],
+            "share": m.column("share").to_numpy()[keep],
+        }
+    )
     run.write_table(artifacts.USER_COMMUNITIES, truth, step=STEP)
     tt = synthetic.topic_table(s, world)
     tdense = topics.encode(tt.column("topic_id").cast(pa.string()))
     keep = tdense >= 0
-    run.write_table(artifacts.TOPIC_COMMUNITIES, pa.table({
-        "topic_id": tdense[keep], "community": tt.column("community").to_numpy()[keep]}), step=STEP)
+    run.write_table(
+        artifacts.TOPIC_COMMUNITIES,
+        pa.table({"topic_id": tdense[keep], "community": tt.column("community").to_numpy()[keep]}),
+        step=STEP,
+    )
 
 
 def run(cfg: Config, run: RunDir) -> dict:
@@ -119,7 +142,10 @@ def run(cfg: Config, run: RunDir) -> dict:
         raw = raw.materialize()
         n_rows = raw.count()
     if n_rows == 0:
-        raise DataError(f"no interactions in {label}" + (" after ingest filters" if ing.min_weight is not None or ing.exclude_topics else ""))
+        raise DataError(
+            f"no interactions in {label}"
+            + (" after ingest filters" if ing.min_weight is not None or ing.exclude_topics else "")
+        )
     run.start(cfg.model_dump())  # only once the input is known good: a bad file leaves the run as it was
     log.info("%d interactions read from %s", n_rows, label)
 
@@ -130,24 +156,46 @@ def run(cfg: Config, run: RunDir) -> dict:
     log.info("%d users, %d topics, %d test users", len(users), len(topics), len(test_ids))
 
     with StepTimer("histories (group by user shard, split)"):
-        encoded = raw.map_batches(encode_batch, batch_format="pyarrow",
-                                  fn_kwargs={"users": users, "topics": topics, "num_shards": ing.num_shards})
-        hist = encoded.groupby("shard", num_partitions=ing.num_shards).map_groups(
-            _histories_of_shard, batch_format="pyarrow",
-            fn_kwargs={"holdout_per_user": ing.holdout_per_user, "holdout": ing.holdout, "test_ids": test_ids, "seed": ing.seed},
+        encoded = raw.map_batches(
+            encode_batch,
+            batch_format="pyarrow",
+            fn_kwargs={"users": users, "topics": topics, "num_shards": ing.num_shards},
         )
-        n_hist = write_artifact(hist, run, artifacts.HISTORIES, step=STEP, partition_cols=["shard"],
-                                meta={"holdout_per_user": ing.holdout_per_user, "holdout": ing.holdout, "num_shards": ing.num_shards})
+        hist = encoded.groupby("shard", num_partitions=ing.num_shards).map_groups(
+            _histories_of_shard,
+            batch_format="pyarrow",
+            fn_kwargs={
+                "holdout_per_user": ing.holdout_per_user,
+                "holdout": ing.holdout,
+                "test_ids": test_ids,
+                "seed": ing.seed,
+            },
+        )
+        n_hist = write_artifact(
+            hist,
+            run,
+            artifacts.HISTORIES,
+            step=STEP,
+            partition_cols=["shard"],
+            meta={"holdout_per_user": ing.holdout_per_user, "holdout": ing.holdout, "num_shards": ing.num_shards},
+        )
     with StepTimer("interactions"):
         histories = read_artifact(run, artifacts.HISTORIES)
-        rows = histories.map_batches(_explode_with_shard, batch_format="pyarrow", fn_kwargs={"num_shards": ing.num_shards})
+        rows = histories.map_batches(
+            _explode_with_shard, batch_format="pyarrow", fn_kwargs={"num_shards": ing.num_shards}
+        )
         n_inter = write_artifact(rows, run, artifacts.INTERACTIONS, step=STEP, partition_cols=["shard"])
         split_counts = _split_counts(read_artifact(run, "interactions"))
 
     with StepTimer("vocabulary files"):
-        train_counts = np.sum(np.stack(
-            histories.map_batches(topic_counts, batch_format="pyarrow", fn_kwargs={"n_topics": len(topics)}).to_pandas()["counts"].to_list()
-        ), axis=0)
+        train_counts = np.sum(
+            np.stack(
+                histories.map_batches(topic_counts, batch_format="pyarrow", fn_kwargs={"n_topics": len(topics)})
+                .to_pandas()["counts"]
+                .to_list()
+            ),
+            axis=0,
+        )
         names = _topic_names(cfg, topics)
         extra = {"train_count": train_counts}
         if names is not None:
@@ -159,9 +207,16 @@ def run(cfg: Config, run: RunDir) -> dict:
             _write_truth(cfg, run, users, topics)
 
     summary = {
-        "step": STEP, "source": label, "interactions": int(n_rows), "deduplicated_interactions": int(n_inter),
-        "users": len(users), "topics": len(topics), "test_users": len(test_ids), "history_rows": int(n_hist),
-        "splits": split_counts, "run_dir": run.uri,
+        "step": STEP,
+        "source": label,
+        "interactions": int(n_rows),
+        "deduplicated_interactions": int(n_inter),
+        "users": len(users),
+        "topics": len(topics),
+        "test_users": len(test_ids),
+        "history_rows": int(n_hist),
+        "splits": split_counts,
+        "run_dir": run.uri,
     }
     run.write_json(artifacts.metrics("ingest"), summary, step=STEP)
     return summary

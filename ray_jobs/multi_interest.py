@@ -18,15 +18,16 @@ import logging
 import ray
 
 from ray_jobs.common import StepTimer, job_main, read_artifact, write_artifact
+from reco import artifacts
 from reco.config import Config
 from reco.errors import ArtifactError
-from reco.retrieval.base import USERS, artifact_path
+from reco.retrieval.base import USERS
 from reco.retrieval.data import SEQUENCE_COLUMNS
 from reco.retrieval.multi_interest import MultiInterestRetriever
-from reco.retrieval.run_data import UserTableBuilder, keep_users, topic_vectors, users_to_embed
+from reco.retrieval.run_data import topic_vectors
+from reco.retrieval.user_tables import UserTableBuilder, keep_users, users_to_embed
 from reco.retrieval.vector import INDEX, ITEMS
 from reco.run_dir import RunDir
-from reco import artifacts
 
 log = logging.getLogger("ray_jobs.multi_interest")
 STEP = "multi_interest"
@@ -36,7 +37,7 @@ def model_fingerprint(run: RunDir, name: str) -> str:
     """Checksums of what a retriever's user vectors depend on: its items, index and model."""
     parts = []
     for part in (ITEMS, INDEX, "model.pt"):
-        rel = artifact_path(name, part)
+        rel = artifacts.retriever(name, part)
         if run.has(rel):
             parts.append(run.artifact(rel)["files"][""]["sha256"][:16])
     return "-".join(parts)
@@ -44,7 +45,7 @@ def model_fingerprint(run: RunDir, name: str) -> str:
 
 def write_user_table(run: RunDir, name: str, *, batch_size: int, actors: int, cpus_per_actor: float, step: str) -> dict:
     """Compute ``retrieval/<name>/users`` with Ray Data; incremental when the model is unchanged."""
-    rel = artifact_path(name, USERS)
+    rel = artifacts.retriever(name, USERS)
     fingerprint = model_fingerprint(run, name)
     entry = run.entry(rel)
     previous = None
@@ -59,36 +60,64 @@ def write_user_table(run: RunDir, name: str, *, batch_size: int, actors: int, cp
     hist = read_artifact(run, artifacts.HISTORIES).select_columns(SEQUENCE_COLUMNS)
     if previous is not None:
         hist = hist.map_batches(keep_users, batch_format="pyarrow", fn_kwargs={"user_ids": embed})
-    fresh = hist.map_batches(UserTableBuilder, fn_constructor_kwargs={"run_uri": run.uri, "name": name}, batch_size=batch_size,
-                             batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus_per_actor)
+    fresh = hist.map_batches(
+        UserTableBuilder,
+        fn_constructor_kwargs={"run_uri": run.uri, "name": name},
+        batch_size=batch_size,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        num_cpus=cpus_per_actor,
+    )
     if previous is not None:
-        kept = read_artifact(run, rel).map_batches(keep_users, batch_format="pyarrow", fn_kwargs={"user_ids": drop, "keep": False})
+        kept = read_artifact(run, rel).map_batches(
+            keep_users, batch_format="pyarrow", fn_kwargs={"user_ids": drop, "keep": False}
+        )
         fresh = kept.union(fresh)
     rows = write_artifact(fresh, run, rel, step=step, meta={"model": fingerprint, "embedded": int(len(embed))})
-    log.info("%s: %d of %d users (re)embedded%s", name, len(embed), rows, " (incremental)" if previous is not None else "")
+    log.info(
+        "%s: %d of %d users (re)embedded%s", name, len(embed), rows, " (incremental)" if previous is not None else ""
+    )
     return {"users": rows, "embedded": int(len(embed)), "incremental": previous is not None}
 
 
 def interest_counts(run: RunDir) -> dict:
-    weights = run.read_table(artifact_path(MultiInterestRetriever.name, USERS), columns=["vector_weights"]).column("vector_weights")
+    weights = run.read_table(
+        artifacts.retriever(MultiInterestRetriever.name, USERS), columns=["vector_weights"]
+    ).column("vector_weights")
     counts = weights.combine_chunks().value_lengths().to_numpy(zero_copy_only=False)
-    return {"mean_interests": float(counts.mean()) if len(counts) else 0.0,
-            "users_by_interests": {"1": int((counts <= 1).sum()), "2": int((counts == 2).sum()), "3+": int((counts >= 3).sum())}}
+    return {
+        "mean_interests": float(counts.mean()) if len(counts) else 0.0,
+        "users_by_interests": {
+            "1": int((counts <= 1).sum()),
+            "2": int((counts == 2).sum()),
+            "3+": int((counts >= 3).sum()),
+        },
+    }
 
 
 def run(cfg: Config, run: RunDir) -> dict:
     mi = cfg.retrieval.multi_interest
     vectors = topic_vectors(run)
     if vectors is None:
-        raise ArtifactError(f"{artifacts.TOPIC_EMBEDDINGS} is not in {run.uri}: run train_embeddings and export_embeddings first")
+        raise ArtifactError(
+            f"{artifacts.TOPIC_EMBEDDINGS} is not in {run.uri}: run train_embeddings and export_embeddings first"
+        )
     retriever = MultiInterestRetriever(cfg.retrieval)
     retriever.set_items(vectors)
     retriever.save_model(run, STEP)
     with StepTimer(f"interests of every user (Ray Data, {mi.actors} actor(s), batch {mi.batch_size})") as timer:
-        users = write_user_table(run, retriever.name, batch_size=mi.batch_size, actors=mi.actors, cpus_per_actor=mi.cpus_per_actor, step=STEP)
-    summary = {"step": STEP, **users, **interest_counts(run), "distance_threshold": mi.distance_threshold,
-               "half_life_days": mi.half_life_days, "seconds": timer.seconds,
-               "users_per_second": users["embedded"] / max(timer.seconds, 1e-9)}
+        users = write_user_table(
+            run, retriever.name, batch_size=mi.batch_size, actors=mi.actors, cpus_per_actor=mi.cpus_per_actor, step=STEP
+        )
+    summary = {
+        "step": STEP,
+        **users,
+        **interest_counts(run),
+        "distance_threshold": mi.distance_threshold,
+        "half_life_days": mi.half_life_days,
+        "seconds": timer.seconds,
+        "users_per_second": users["embedded"] / max(timer.seconds, 1e-9),
+    }
     run.write_json(artifacts.metrics("multi_interest"), summary, step=STEP)
     return summary
 

@@ -4,7 +4,8 @@ Four independent studies, their work spread over Ray tasks (one CPU each):
 
 - OBD: the BTS policy's value estimated from the uniform-random logs (IPW, SNIPW, DM, DR,
   switch-DR), against the click rate BTS got in its own logs. Reward-model folds and bootstrap
-  chunks (resampling both logs; with the model fixed, and refitted per draw) are tasks. Plus replay evaluation of the bandit policies on
+  chunks (resampling both logs; with the model fixed, and refitted per draw) are tasks. Plus replay evaluation of the
+  bandit policies on
   the random logs, one task per (policy, seed).
 - Synthetic: many independent logs from a bandit with known rewards; chunks of replicates are
   tasks. Bias, spread and interval coverage per estimator and target policy.
@@ -25,27 +26,27 @@ import numpy as np
 import ray
 
 from ray_jobs.common import StepTimer, job_main
+from reco import artifacts
+from reco.config import Config
 from reco.policy.bandits.config import BanditConfig
 from reco.policy.bandits.factory import POLICIES, make_policy
 from reco.policy.bandits.plots import regret_png
 from reco.policy.bandits.replay import obd_features, replay
 from reco.policy.bandits.simulation import bandit_environment, regret_summary, simulate
-from reco.config import Config
-from reco.policy.ope.bootstrap import draw_seeds, paired_bootstrap, percentile_interval, split_draws
 from reco.policy.config import PolicyConfig
+from reco.policy.ope.bootstrap import draw_seeds, paired_bootstrap, percentile_interval, split_draws
 from reco.policy.ope.config import EstimatorConfig, RewardModelConfig, SyntheticOPEConfig
 from reco.policy.ope.estimators import all_estimators, ope_inputs
-from reco.policy.logged_data import LoggedFeedback, read_obd
+from reco.policy.ope.logged_data import LoggedFeedback, read_obd
 from reco.policy.ope.obd_target import OBDEvaluation, assemble_result, on_policy_truth, time_edges, weight_diagnostics
 from reco.policy.ope.plots import obd_estimates_png, synthetic_png
 from reco.policy.ope.replicates import SyntheticSetup, replicate_seeds, run_replicates, summarize, synthetic_setup
-from reco.policy.report import headline, report_md
 from reco.policy.ope.reward_model import assemble_folds, fit_predict_fold, fold_ids
 from reco.policy.pacing.config import PacingConfig
 from reco.policy.pacing.plots import spend_png
 from reco.policy.pacing.simulate import day_seeds, simulate_day, summarize_days
+from reco.policy.report import headline, report_md
 from reco.run_dir import RunDir
-from reco import artifacts
 
 log = logging.getLogger("ray_jobs.ope")
 STEP = "ope"
@@ -54,13 +55,16 @@ CURVE_POINTS = 200
 
 # -- Ray tasks: thin wrappers around reco/ ---------------------------------------------------------
 
+
 @ray.remote(num_cpus=1)
 def _fold(log_: LoggedFeedback, folds: np.ndarray, k: int, cfg: RewardModelConfig):
     return fit_predict_fold(log_, folds, k, cfg)
 
 
 @ray.remote(num_cpus=1)
-def _paired_bootstrap(evaluation: OBDEvaluation, q_hat: np.ndarray | None, draws: int, seed: int) -> dict[str, np.ndarray]:
+def _paired_bootstrap(
+    evaluation: OBDEvaluation, q_hat: np.ndarray | None, draws: int, seed: int
+) -> dict[str, np.ndarray]:
     """Draws resampling both OBD logs; q_hat None re-cross-fits the reward model in every draw."""
     estimate = partial(evaluation.estimates, q_hat=q_hat)
     return paired_bootstrap(estimate, evaluation.logged.n, evaluation.target.n, draws, seed)
@@ -100,6 +104,7 @@ def _chunks(items: list, n: int) -> list[list]:
 
 # -- studies -------------------------------------------------------------------------------------
 
+
 def _obd_path(cfg: PolicyConfig) -> str:
     return cfg.obd.path if os.path.isabs(cfg.obd.path) else os.path.abspath(cfg.obd.path)
 
@@ -124,22 +129,36 @@ def obd_study(cfg: PolicyConfig, logged: LoggedFeedback, target: LoggedFeedback,
     terms = all_estimators(inputs, cfg.estimators.clip, cfg.estimators.switch_tau)
     b = cfg.bootstrap
     eval_ref, q_ref = ray.put(evaluation), ray.put(q_hat)
-    row_refs = [_paired_bootstrap.remote(eval_ref, q_ref, n, s) for n, s in zip(split_draws(b.draws, b.tasks), draw_seeds(b.seed, b.tasks))]
+    row_refs = [
+        _paired_bootstrap.remote(eval_ref, q_ref, n, s)
+        for n, s in zip(split_draws(b.draws, b.tasks), draw_seeds(b.seed, b.tasks))
+    ]
     refit_ci = None
     if b.refit_draws:
         # the refit draws use the regularisation the full-data folds picked (one C, no inner CV per draw)
-        refit_cfg = cfg.reward_model.model_copy(update={"cs": [float(np.median(chosen_c))] if chosen_c else cfg.reward_model.cs[:1]})
+        refit_cfg = cfg.reward_model.model_copy(
+            update={"cs": [float(np.median(chosen_c))] if chosen_c else cfg.reward_model.cs[:1]}
+        )
         refit_eval = ray.put(OBDEvaluation(logged, target, edges, refit_cfg, cfg.estimators))
-        refit_refs = [_paired_bootstrap.remote(refit_eval, None, n, s)
-                      for n, s in zip(split_draws(b.refit_draws, b.tasks), draw_seeds(b.seed + 1, b.tasks))]
+        refit_refs = [
+            _paired_bootstrap.remote(refit_eval, None, n, s)
+            for n, s in zip(split_draws(b.refit_draws, b.tasks), draw_seeds(b.seed + 1, b.tasks))
+        ]
         refit_ci = {name: percentile_interval(v, b.level) for name, v in _pooled(ray.get(refit_refs)).items()}
     row_ci = {name: percentile_interval(v, b.level) for name, v in _pooled(ray.get(row_refs)).items()}
     truth = on_policy_truth(target, b.draws, b.seed + 2, b.level)
-    result = assemble_result(truth, {n: t.value() for n, t in terms.items()}, row_ci, refit_ci, weight_diagnostics(inputs.weight))
-    result["reward_model"] = {"c_per_fold": chosen_c, "mean_prediction": float(q_hat.mean()),
-                              "refit_draws": b.refit_draws, "row_draws": b.draws}
-    result["target_policy"] = (f"empirical action frequency per position in {cfg.obd.time_blocks} time slice(s) of "
-                               f"{target.source}")
+    result = assemble_result(
+        truth, {n: t.value() for n, t in terms.items()}, row_ci, refit_ci, weight_diagnostics(inputs.weight)
+    )
+    result["reward_model"] = {
+        "c_per_fold": chosen_c,
+        "mean_prediction": float(q_hat.mean()),
+        "refit_draws": b.refit_draws,
+        "row_draws": b.draws,
+    }
+    result["target_policy"] = (
+        f"empirical action frequency per position in {cfg.obd.time_blocks} time slice(s) of {target.source}"
+    )
     result["time_blocks"] = cfg.obd.time_blocks
     # how much the estimates depend on the week being sliced: the same estimators, one week-average policy
     week = OBDEvaluation(logged, target, time_edges([logged, target], 1), cfg.reward_model, cfg.estimators)
@@ -152,7 +171,12 @@ def synthetic_study(cfg: SyntheticOPEConfig, est: EstimatorConfig) -> dict:
     setup_ref = ray.put(setup)
     refs = [_replicates.remote(setup_ref, cfg, est, chunk) for chunk in _chunks(replicate_seeds(cfg), cfg.tasks)]
     replicates = [r for part in ray.get(refs) for r in part]
-    return {"replicates": len(replicates), "n_rounds": cfg.n_rounds, "truth": setup.truth, "summary": summarize(replicates, setup.truth)}
+    return {
+        "replicates": len(replicates),
+        "n_rounds": cfg.n_rounds,
+        "truth": setup.truth,
+        "summary": summarize(replicates, setup.truth),
+    }
 
 
 def _downsample(curve: np.ndarray) -> tuple[list[int], list[float]]:
@@ -177,20 +201,37 @@ def collect_bandits(sims: dict, replays: dict) -> tuple[dict, dict]:
         # each replay walks the same rows with its own random draws: per-replay means, pooled click rate
         runs = ray.get(refs)
         matches, clicks = sum(r["matches"] for r in runs), sum(r["clicks"] for r in runs)
-        replay_out[p] = {"matches": matches / len(runs), "clicks": clicks / len(runs),
-                         "value": clicks / matches if matches else float("nan"),
-                         "ci": [float(np.nanmean([r["ci"][i] for r in runs])) for i in (0, 1)], "seeds": len(runs), "per_seed": runs}
+        replay_out[p] = {
+            "matches": matches / len(runs),
+            "clicks": clicks / len(runs),
+            "value": clicks / matches if matches else float("nan"),
+            "ci": [float(np.nanmean([r["ci"][i] for r in runs])) for i in (0, 1)],
+            "seeds": len(runs),
+            "per_seed": runs,
+        }
     return summary, replay_out
 
 
 def collect_pacing(cfg: PacingConfig, refs: list) -> dict:
     days = ray.get(refs)
     first = days[0]
-    return {"summary": summarize_days(days), "budget": first["budget"], "budget_share": cfg.budget_share,
-            "throttle_rate": first["throttle_rate"], "days": len(days), "first_day": first,
-            "per_day": [{"optimum": d["optimum"], "auctions": d["auctions"],
-                         **{f"{n}_value_vs_optimum": b["value_vs_optimum"] for n, b in d["bidders"].items()},
-                         **{f"{n}_budget_used": b["budget_used"] for n, b in d["bidders"].items()}} for d in days]}
+    return {
+        "summary": summarize_days(days),
+        "budget": first["budget"],
+        "budget_share": cfg.budget_share,
+        "throttle_rate": first["throttle_rate"],
+        "days": len(days),
+        "first_day": first,
+        "per_day": [
+            {
+                "optimum": d["optimum"],
+                "auctions": d["auctions"],
+                **{f"{n}_value_vs_optimum": b["value_vs_optimum"] for n, b in d["bidders"].items()},
+                **{f"{n}_budget_used": b["budget_used"] for n, b in d["bidders"].items()},
+            }
+            for d in days
+        ],
+    }
 
 
 def run(cfg: Config, run: RunDir) -> dict:
@@ -210,12 +251,30 @@ def run(cfg: Config, run: RunDir) -> dict:
         bandits, replay_out = collect_bandits(sims, replays)
     with StepTimer("pacing days") as t_pace:
         pacing = collect_pacing(ope.pacing, pacing_refs)
-    summary = {"obd": obd, "replay": replay_out, "synthetic": synthetic, "bandits": bandits, "pacing": pacing,
-               # the studies overlap on the cluster: these are the driver's waits, the bandit and pacing
-               # tasks mostly finish while the OBD and synthetic studies are collected
-               "wait_seconds": {"obd": t_obd.seconds, "synthetic": t_syn.seconds, "bandits": t_bandit.seconds, "pacing": t_pace.seconds}}
+    summary = {
+        "obd": obd,
+        "replay": replay_out,
+        "synthetic": synthetic,
+        "bandits": bandits,
+        "pacing": pacing,
+        # the studies overlap on the cluster: these are the driver's waits, the bandit and pacing
+        # tasks mostly finish while the OBD and synthetic studies are collected
+        "wait_seconds": {
+            "obd": t_obd.seconds,
+            "synthetic": t_syn.seconds,
+            "bandits": t_bandit.seconds,
+            "pacing": t_pace.seconds,
+        },
+    }
     for name, e in obd["estimators"].items():
-        log.info("OBD %-9s %.5f  CI %.5f..%.5f  rel. error %.3f (truth %.5f)", name, e["estimate"], *e["ci"], e["rel_error"], obd["truth"])
+        log.info(
+            "OBD %-9s %.5f  CI %.5f..%.5f  rel. error %.3f (truth %.5f)",
+            name,
+            e["estimate"],
+            *e["ci"],
+            e["rel_error"],
+            obd["truth"],
+        )
     run.write_json(artifacts.metrics("ope"), summary, step=STEP)
     run.write_json(artifacts.metrics("ope_headline"), headline(summary), step=STEP)
     run.write_bytes(artifacts.report("ope_obd.png"), obd_estimates_png(obd), step=STEP)
@@ -223,7 +282,12 @@ def run(cfg: Config, run: RunDir) -> dict:
     run.write_bytes(artifacts.report("bandit_regret.png"), regret_png(bandits), step=STEP)
     run.write_bytes(artifacts.report("pacing_spend.png"), spend_png(pacing["first_day"]), step=STEP)
     run.write_bytes(artifacts.report("ope.md"), report_md(summary).encode(), step=STEP)
-    return {"step": STEP, "headline": headline(summary), "report": run.path(artifacts.report("ope.md")), "wait_seconds": summary["wait_seconds"]}
+    return {
+        "step": STEP,
+        "headline": headline(summary),
+        "report": run.path(artifacts.report("ope.md")),
+        "wait_seconds": summary["wait_seconds"],
+    }
 
 
 main = job_main(run, __doc__.splitlines()[0])

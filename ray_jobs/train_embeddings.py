@@ -27,16 +27,16 @@ from ray.train.torch import TorchTrainer
 
 from ray_jobs.common import StepTimer, job_main, read_artifact
 from ray_jobs.train_worker import allreduce, best_of, load_checkpoint, quiet_worker_logs, save_checkpoint
+from reco import artifacts
 from reco.config import Config
+from reco.data.histories import select_role
 from reco.embedding.config import EmbeddingConfig
 from reco.embedding.export import save_model
+from reco.embedding.fit import train_step, validation_ranks
+from reco.embedding.starspace import NegativeSampler, StarSpace, make_optimizer
 from reco.errors import DataError
 from reco.faults import FaultConfig, crash_once
-from reco.data.histories import select_role
 from reco.run_dir import RunDir
-from reco.embedding.starspace import NegativeSampler, StarSpace, make_optimizer
-from reco.embedding.fit import train_step, validation_ranks
-from reco import artifacts
 
 log = logging.getLogger("ray_jobs.train_embeddings")
 STEP = "train_embeddings"
@@ -56,7 +56,13 @@ def train_loop(loop_cfg: dict) -> None:
     opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr)
     state, best = load_checkpoint(model, opt)
     if state.epoch and rank == 0:
-        log.info("resuming from the checkpoint after epoch %d (best %s %.4f at epoch %d)", state.epoch, METRIC, state.best_metric, state.best_epoch)
+        log.info(
+            "resuming from the checkpoint after epoch %d (best %s %.4f at epoch %d)",
+            state.epoch,
+            METRIC,
+            state.best_metric,
+            state.best_epoch,
+        )
     ddp = ray.train.torch.prepare_model(model)
     best = best or {k: v.clone() for k, v in model.state_dict().items()}
     train_it = ray.train.get_dataset_shard("train")
@@ -65,25 +71,53 @@ def train_loop(loop_cfg: dict) -> None:
 
     while state.epoch < cfg.epochs and not state.stopped:
         epoch = state.epoch + 1
-        sampler = NegativeSampler(loop_cfg["topic_counts"], cfg.negative_sampling, cfg.popularity_power, seed=cfg.seed * 7919 + epoch * 31 + rank)
+        sampler = NegativeSampler(
+            loop_cfg["topic_counts"],
+            cfg.negative_sampling,
+            cfg.popularity_power,
+            seed=cfg.seed * 7919 + epoch * 31 + rank,
+        )
         rng = np.random.default_rng([cfg.seed, epoch, rank])
         model.train()
         t0, last_log = time.perf_counter(), time.perf_counter()
         loss_sum, examples, steps = 0.0, 0, 0
-        for batch in train_it.iter_batches(batch_size=cfg.batch_size, batch_format="pyarrow", local_shuffle_buffer_size=cfg.batch_size * 8, local_shuffle_seed=cfg.seed + epoch):
+        for batch in train_it.iter_batches(
+            batch_size=cfg.batch_size,
+            batch_format="pyarrow",
+            local_shuffle_buffer_size=cfg.batch_size * 8,
+            local_shuffle_seed=cfg.seed + epoch,
+        ):
             loss, n = train_step(ddp, opt, batch, sampler, cfg, rng)
             loss_sum, examples, steps = loss_sum + loss * n, examples + n, steps + 1
             if epoch == 3 and steps == 2 and rank == world - 1:  # mid-epoch, after two checkpoints
                 crash_once(faults, "train_embeddings.step", loop_cfg["run_uri"])
             if rank == 0 and time.perf_counter() - last_log > 30:
-                log.info("epoch %d: ~%d%% (%d steps), loss %.4f", epoch, min(99, 100 * steps // batches_per_epoch), steps, loss_sum / max(examples, 1))
+                log.info(
+                    "epoch %d: ~%d%% (%d steps), loss %.4f",
+                    epoch,
+                    min(99, 100 * steps // batches_per_epoch),
+                    steps,
+                    loss_sum / max(examples, 1),
+                )
                 last_log = time.perf_counter()
         train_seconds = time.perf_counter() - t0
         model.eval()
-        ranks = [validation_ranks(model, b, cfg.weighted_pooling) for b in val_it.iter_batches(batch_size=1024, batch_format="pyarrow")]
+        ranks = [
+            validation_ranks(model, b, cfg.weighted_pooling)
+            for b in val_it.iter_batches(batch_size=1024, batch_format="pyarrow")
+        ]
         r = np.concatenate(ranks) if ranks else np.empty(0)
-        loss_sum, examples, hits10, hits1, rank_sum, n_val, secs = allreduce([
-            loss_sum, examples, float((r < 10).sum()), float((r < 1).sum()), float((r + 1).sum()), float(len(r)), train_seconds])
+        loss_sum, examples, hits10, hits1, rank_sum, n_val, secs = allreduce(
+            [
+                loss_sum,
+                examples,
+                float((r < 10).sum()),
+                float((r < 1).sum()),
+                float((r + 1).sum()),
+                float(len(r)),
+                train_seconds,
+            ]
+        )
         metrics = {
             "epoch": epoch,
             "loss": loss_sum / max(examples, 1),
@@ -98,8 +132,17 @@ def train_loop(loop_cfg: dict) -> None:
         if state.update(metrics, METRIC, cfg.patience):
             best = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if rank == 0:
-            log.info("epoch %d/%d: loss %.4f  %s %.4f  mean rank %.1f  %.0f examples/s%s", epoch, cfg.epochs, metrics["loss"], METRIC,
-                     metrics[METRIC], metrics["val_mean_rank"], metrics["examples_per_second"], "  (early stop)" if state.stopped else "")
+            log.info(
+                "epoch %d/%d: loss %.4f  %s %.4f  mean rank %.1f  %.0f examples/s%s",
+                epoch,
+                cfg.epochs,
+                metrics["loss"],
+                METRIC,
+                metrics[METRIC],
+                metrics["val_mean_rank"],
+                metrics["examples_per_second"],
+                "  (early stop)" if state.stopped else "",
+            )
         with tempfile.TemporaryDirectory() as d:
             ckpt = save_checkpoint(d, model, opt, best, state) if rank == 0 else None
             ray.train.report(metrics, checkpoint=ckpt)
@@ -119,11 +162,15 @@ def fingerprint(cfg: EmbeddingConfig, run: RunDir) -> str:
 
 def datasets(cfg: Config, run: RunDir) -> tuple[ray.data.Dataset, ray.data.Dataset, int]:
     hist = read_artifact(run, artifacts.HISTORIES)
-    train = hist.map_batches(select_role, batch_format="pyarrow", fn_kwargs={"role": "train", "min_input": 2}).materialize()
+    train = hist.map_batches(
+        select_role, batch_format="pyarrow", fn_kwargs={"role": "train", "min_input": 2}
+    ).materialize()
     n_train = train.count()
     if n_train == 0:
         raise DataError(f"no training users with two or more interactions in {run.uri}/histories")
-    val = hist.map_batches(select_role, batch_format="pyarrow", fn_kwargs={"role": "train", "min_input": 1, "need_targets": True})
+    val = hist.map_batches(
+        select_role, batch_format="pyarrow", fn_kwargs={"role": "train", "min_input": 1, "need_targets": True}
+    )
     val = val.limit(cfg.embedding.val_max_users).materialize()
     return train, val, n_train
 
@@ -138,10 +185,18 @@ def run(cfg: Config, run: RunDir) -> dict:
     storage = run.local_path(artifacts.TRAIN_STORAGE) if run.is_local() else run.path(artifacts.TRAIN_STORAGE)
     trainer = TorchTrainer(
         train_loop,
-        train_loop_config={"embedding": emb.model_dump(), "n_topics": len(counts), "topic_counts": counts.tolist(), "train_users": n_train,
-                           "faults": cfg.faults.model_dump(), "run_uri": run.uri},
+        train_loop_config={
+            "embedding": emb.model_dump(),
+            "n_topics": len(counts),
+            "topic_counts": counts.tolist(),
+            "train_users": n_train,
+            "faults": cfg.faults.model_dump(),
+            "run_uri": run.uri,
+        },
         datasets={"train": train, "validation": val},
-        scaling_config=ScalingConfig(num_workers=emb.num_workers, use_gpu=False, resources_per_worker={"CPU": emb.cpus_per_worker}),
+        scaling_config=ScalingConfig(
+            num_workers=emb.num_workers, use_gpu=False, resources_per_worker={"CPU": emb.cpus_per_worker}
+        ),
         run_config=RunConfig(
             name=name,
             storage_path=storage,
@@ -156,16 +211,36 @@ def run(cfg: Config, run: RunDir) -> dict:
     best, state = best_of(result)
     model = StarSpace(len(counts), emb.dim)
     model.load_state_dict(best)
-    meta = {"weighted_pooling": emb.weighted_pooling, "best_epoch": state.best_epoch, METRIC: state.best_metric,
-            "config": emb.model_dump(), "train_run": name}
-    run.write_bytes(artifacts.STARSPACE_MODEL, save_model(model, meta), step=STEP, meta={"best_epoch": state.best_epoch, METRIC: state.best_metric})
+    meta = {
+        "weighted_pooling": emb.weighted_pooling,
+        "best_epoch": state.best_epoch,
+        METRIC: state.best_metric,
+        "config": emb.model_dump(),
+        "train_run": name,
+    }
+    run.write_bytes(
+        artifacts.STARSPACE_MODEL,
+        save_model(model, meta),
+        step=STEP,
+        meta={"best_epoch": state.best_epoch, METRIC: state.best_metric},
+    )
     total_examples = sum(h["train_examples"] for h in state.history)
     total_train_s = sum(h["train_seconds"] for h in state.history)
     summary = {
-        "step": STEP, "train_run": name, "epochs_run": state.epoch, "best_epoch": state.best_epoch,
-        "early_stopped": state.stopped, "resumed_after_epochs": state.resumed_after, METRIC: state.best_metric, "train_users": n_train, "validation_users": val.count(),
-        "workers": emb.num_workers, "fit_seconds": timer.seconds, "train_seconds": total_train_s,
-        "examples_per_second": total_examples / max(total_train_s, 1e-9), "history": state.history,
+        "step": STEP,
+        "train_run": name,
+        "epochs_run": state.epoch,
+        "best_epoch": state.best_epoch,
+        "early_stopped": state.stopped,
+        "resumed_after_epochs": state.resumed_after,
+        METRIC: state.best_metric,
+        "train_users": n_train,
+        "validation_users": val.count(),
+        "workers": emb.num_workers,
+        "fit_seconds": timer.seconds,
+        "train_seconds": total_train_s,
+        "examples_per_second": total_examples / max(total_train_s, 1e-9),
+        "history": state.history,
     }
     run.write_json(artifacts.metrics("training"), summary, step=STEP)
     return {k: v for k, v in summary.items() if k != "history"}

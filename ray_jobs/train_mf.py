@@ -24,17 +24,24 @@ import torch
 
 from ray_jobs.common import StepTimer, job_main
 from ray_jobs.retriever_training import (
-    close_epoch, epochs, fit_on_ray, run_name, run_retriever_job, save_trained, start_worker, training_datasets, validation_sums,
+    close_epoch,
+    epochs,
+    fit_on_ray,
+    run_name,
+    run_retriever_job,
+    save_trained,
+    start_worker,
+    training_datasets,
+    validation_sums,
 )
 from ray_jobs.train_worker import quiet_worker_logs
+from reco import artifacts
 from reco.config import Config
-from reco.rank.losses import bce_loss
-from reco.rank.training import train_step
+from reco.rank.pair_mf import MfFactors, bce_step, make_pair_mf
 from reco.retrieval.config import MfConfig
 from reco.retrieval.data import UserSequences
-from reco.retrieval.mf import MfFactors, MfRetriever, make_mf, training_rows
+from reco.retrieval.mf import MfRetriever, training_rows
 from reco.run_dir import RunDir
-from reco import artifacts
 
 log = logging.getLogger("ray_jobs.train_mf")
 STEP = "train_mf"
@@ -57,23 +64,33 @@ def train_loop(loop_cfg: dict) -> None:
     torch.set_num_threads(1)
     torch.manual_seed(cfg.seed)
     n_topics = loop_cfg["n_topics"]
-    model = make_mf(loop_cfg["n_users"], n_topics, cfg.dim)
+    model = make_pair_mf(loop_cfg["n_users"], n_topics, cfg.dim)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state, best, ddp = start_worker(model, opt)
     step_users = loop_cfg["users_per_step"]
     train_it, val_it = ray.train.get_dataset_shard("train"), ray.train.get_dataset_shard("validation")
     for epoch, rng in epochs(state, cfg, model):
         t0, loss_sum, examples = time.perf_counter(), 0.0, 0
-        for batch in train_it.iter_batches(batch_size=step_users, batch_format="pyarrow",
-                                           local_shuffle_buffer_size=step_users * 4, local_shuffle_seed=cfg.seed + epoch):
+        for batch in train_it.iter_batches(
+            batch_size=step_users,
+            batch_format="pyarrow",
+            local_shuffle_buffer_size=step_users * 4,
+            local_shuffle_seed=cfg.seed + epoch,
+        ):
             rows = training_rows(UserSequences.from_table(batch), n_topics, cfg.negatives, rng)
-            loss_sum += train_step(ddp, opt, bce_loss, rows) * len(rows)
+            loss_sum += bce_step(ddp, opt, rows) * len(rows)
             examples += len(rows)
         seconds = time.perf_counter() - t0
         model.eval()
         factors = MfFactors(model)
-        recall_sum, n_val = validation_sums(val_it, lambda q: factors.users(q.inputs.user_ids), factors.items())
-        sums = {"loss_sum": loss_sum, "examples": examples, "recall_sum": recall_sum, "n_val": n_val, "seconds": seconds}
+        recall_sum, n_val = validation_sums(val_it, lambda q, f=factors: f.users(q.inputs.user_ids), factors.items())
+        sums = {
+            "loss_sum": loss_sum,
+            "examples": examples,
+            "recall_sum": recall_sum,
+            "n_val": n_val,
+            "seconds": seconds,
+        }
         best = close_epoch("mf", epoch, sums, "examples", model, opt, best, state, cfg.epochs, cfg.patience)
 
 
@@ -86,12 +103,27 @@ def train(cfg: Config, run: RunDir) -> dict:
         known = train_ds.select_columns(["user_id"]).to_pandas()["user_id"].to_numpy()
         engagements = train_ds.map_batches(history_lengths, batch_format="pyarrow").sum("n")
     mean_history = engagements / max(n_train, 1)
-    loop_cfg = {"mf": mf.model_dump(), "n_users": n_users, "n_topics": n_topics, "users_per_step": users_per_step(mf, mean_history)}
-    best, state, seconds = fit_on_ray(train_loop, loop_cfg, {"train": train_ds, "validation": val_ds}, mf, run_name("mf", mf, run), run)
-    model = make_mf(n_users, n_topics, mf.dim)
+    loop_cfg = {
+        "mf": mf.model_dump(),
+        "n_users": n_users,
+        "n_topics": n_topics,
+        "users_per_step": users_per_step(mf, mean_history),
+    }
+    best, state, seconds = fit_on_ray(
+        train_loop, loop_cfg, {"train": train_ds, "validation": val_ds}, mf, run_name("mf", mf, run), run
+    )
+    model = make_pair_mf(n_users, n_topics, mf.dim)
     model.load_state_dict(best)
-    return save_trained(MfRetriever(cfg.retrieval).use_model(model, known, n_users), mf, state, seconds, n_train, run, STEP,
-                        users_per_step=loop_cfg["users_per_step"])
+    return save_trained(
+        MfRetriever(cfg.retrieval).use_model(model, known, n_users),
+        mf,
+        state,
+        seconds,
+        n_train,
+        run,
+        STEP,
+        users_per_step=loop_cfg["users_per_step"],
+    )
 
 
 def run(cfg: Config, run: RunDir) -> dict:

@@ -38,8 +38,10 @@ from ray.train.torch import TorchTrainer
 
 from ray_jobs.common import StepTimer, job_main
 from ray_jobs.train_worker import allreduce, best_of, load_checkpoint, quiet_worker_logs, save_checkpoint
+from reco import artifacts
 from reco.config import Config
 from reco.errors import ConfigError
+from reco.fit_state import FitState
 from reco.rank.artifact import Ranker
 from reco.rank.calibration import Calibrator, choose_and_fit, reliability_png
 from reco.rank.catalog import Catalog, SideTable
@@ -49,10 +51,16 @@ from reco.rank.evaluation import ctr_report, leave_one_out_report, model_score_m
 from reco.rank.features import FeatureLayout, FeaturePipeline, Rows
 from reco.rank.losses import make_loss
 from reco.rank.models import build_model
-from reco.rank.training import MONITOR_KEY, NegativeSampler, make_optimizer, predict_logits, seen_pairs, train_epoch, validation_metrics
+from reco.rank.training import (
+    MONITOR_KEY,
+    NegativeSampler,
+    make_optimizer,
+    predict_logits,
+    seen_pairs,
+    train_epoch,
+    validation_metrics,
+)
 from reco.run_dir import RunDir
-from reco.fit_state import FitState
-from reco import artifacts
 
 log = logging.getLogger("ray_jobs.train_ranker")
 STEP = "train_ranker"
@@ -84,7 +92,10 @@ def _validate(model: torch.nn.Module, val_it, rank: int, world: int, monitor: st
         labels.append(rows.labels)
         groups.append(rows.groups)
     n_tasks = len(tasks)
-    mine = [np.concatenate(x) if x else np.zeros((0, n_tasks) if i < 2 else 0) for i, x in enumerate((logits, labels, groups))]
+    mine = [
+        np.concatenate(x) if x else np.zeros((0, n_tasks) if i < 2 else 0)
+        for i, x in enumerate((logits, labels, groups))
+    ]
     z, y, g = _gather(mine)
     return validation_metrics(z, y, g, monitor, tasks)
 
@@ -112,25 +123,49 @@ def train_loop(loop_cfg: dict) -> None:
     best = best or {k: v.detach().clone() for k, v in model.state_dict().items()}
     sampler = None
     if tc.negatives:
-        sampler = NegativeSampler(layout, SideTable.from_dict(loop_cfg["items"]), np.asarray(loop_cfg["seen"], np.int64), tc.negatives)
+        sampler = NegativeSampler(
+            layout, SideTable.from_dict(loop_cfg["items"]), np.asarray(loop_cfg["seen"], np.int64), tc.negatives
+        )
     loss_fn = make_loss(tc)
     train_it, val_it = ray.train.get_dataset_shard("train"), ray.train.get_dataset_shard("validation")
     batch = max(1, tc.batch_size // world)  # global batch = ranking.train.batch_size
     while state.epoch < tc.epochs and not state.stopped:
         epoch = state.epoch + 1
         rng = np.random.default_rng([tc.seed, epoch, rank])
-        batches = (Rows.from_columns(b) for b in train_it.iter_batches(
-            batch_size=batch, batch_format="pyarrow", local_shuffle_buffer_size=batch * 16, local_shuffle_seed=tc.seed * 7919 + epoch * 31 + rank))
+        batches = (
+            Rows.from_columns(b)
+            for b in train_it.iter_batches(
+                batch_size=batch,
+                batch_format="pyarrow",
+                local_shuffle_buffer_size=batch * 16,
+                local_shuffle_seed=tc.seed * 7919 + epoch * 31 + rank,
+            )
+        )
         stats = train_epoch(ddp, opt, loss_fn, batches, sampler, rng)
         val = _validate(model, val_it, rank, world, tc.monitor, tasks)
         loss_sum, examples, secs = allreduce([stats["loss"] * stats["examples"], stats["examples"], stats["seconds"]])
-        metrics = {"epoch": epoch, "loss": loss_sum / max(examples, 1), "train_examples": int(examples),
-                   "train_seconds": secs / world, "examples_per_second": examples / max(secs / world, 1e-9), **val}
+        metrics = {
+            "epoch": epoch,
+            "loss": loss_sum / max(examples, 1),
+            "train_examples": int(examples),
+            "train_seconds": secs / world,
+            "examples_per_second": examples / max(secs / world, 1e-9),
+            **val,
+        }
         if state.update(metrics, MONITOR_KEY, tc.patience):
             best = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if rank == 0:
-            log.info("epoch %d/%d: loss %.4f  val auc %.4f  monitor (%s) %.4f  %.0f examples/s%s", epoch, tc.epochs, metrics["loss"],
-                     val["val_auc"], tc.monitor, val[MONITOR_KEY], metrics["examples_per_second"], "  (early stop)" if state.stopped else "")
+            log.info(
+                "epoch %d/%d: loss %.4f  val auc %.4f  monitor (%s) %.4f  %.0f examples/s%s",
+                epoch,
+                tc.epochs,
+                metrics["loss"],
+                val["val_auc"],
+                tc.monitor,
+                val[MONITOR_KEY],
+                metrics["examples_per_second"],
+                "  (early stop)" if state.stopped else "",
+            )
         with tempfile.TemporaryDirectory() as d:
             ckpt = save_checkpoint(d, model, opt, best, state) if rank == 0 else None
             ray.train.report(metrics, checkpoint=ckpt)
@@ -141,7 +176,9 @@ def train_loop(loop_cfg: dict) -> None:
 
 def fingerprint(rc: RankingConfig, data: RankingData) -> str:
     """Training run name: the same model settings on the same rows resume; anything else starts fresh."""
-    relevant = rc.model_dump(exclude={"calibration": True, "train": {"epochs", "patience", "num_workers", "cpus_per_worker", "max_failures"}})
+    relevant = rc.model_dump(
+        exclude={"calibration": True, "train": {"epochs", "patience", "num_workers", "cpus_per_worker", "max_failures"}}
+    )
     rows = [int(pd.util.hash_pandas_object(f.astype(str), index=False).sum()) for f in (data.train, data.validation)]
     blob = json.dumps({"cfg": relevant, "rows": rows}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -187,7 +224,10 @@ def run(cfg: Config, run: RunDir) -> dict:
     with StepTimer(f"prepare ranking data ({rc.source})"):
         data = load_ranking_data(rc, run)
         if tc.monitor == "hr@10" and data.protocol != "leave_one_out":
-            raise ConfigError(f"ranking.train.monitor=hr@10 needs leave-one-out validation lists (ranking.source=movielens_ncf), not {rc.source}")
+            raise ConfigError(
+                "ranking.train.monitor=hr@10 needs leave-one-out validation lists (ranking.source=movielens_ncf), "
+                f"not {rc.source}"
+            )
         if tc.negatives and (data.items is None or data.spec.item_key is None):
             raise ConfigError(f"ranking.train.negatives needs an item catalogue, which {data.name} lacks")
         pipeline = FeaturePipeline.fit(data.train, data.spec, rc.features)
@@ -195,55 +235,118 @@ def run(cfg: Config, run: RunDir) -> dict:
         build_model(rc.model, layout, len(data.labels))  # fail here, in the driver, on a model that cannot fit the data
         catalog = Catalog.build(pipeline, data.users, data.items)
         frame = data.train.sample(frac=1.0, random_state=rc.split_seed).reset_index(drop=True)
-        train_ds = ray.data.from_pandas(frame).map_batches(_encode, batch_format="pandas", fn_kwargs={"pipeline": pipeline, "labels": data.labels}).materialize()
+        train_ds = (
+            ray.data.from_pandas(frame)
+            .map_batches(_encode, batch_format="pandas", fn_kwargs={"pipeline": pipeline, "labels": data.labels})
+            .materialize()
+        )
         train_rows = pipeline.rows(data.train, data.labels) if tc.negatives else None
         val_rows, test_rows = pipeline.rows(data.validation, data.labels), pipeline.rows(data.test, data.labels)
         val_ds = ray.data.from_arrow(val_rows.to_table())
-    loop_cfg = {"ranking": rc.model_dump(), "layout": layout.to_dict(), "tasks": data.labels, "pretrained": _pretrained_states(rc)}
+    loop_cfg = {
+        "ranking": rc.model_dump(),
+        "layout": layout.to_dict(),
+        "tasks": data.labels,
+        "pretrained": _pretrained_states(rc),
+    }
     if tc.negatives:
         loop_cfg.update(items=catalog.items.to_dict(), seen=seen_pairs(layout, train_rows).tolist())
     name = f"ranker-{rc.model.name.replace('+', 'plus')}-{fingerprint(rc, data)}"
     trainer = TorchTrainer(
-        train_loop, train_loop_config=loop_cfg, datasets={"train": train_ds, "validation": val_ds},
+        train_loop,
+        train_loop_config=loop_cfg,
+        datasets={"train": train_ds, "validation": val_ds},
         dataset_config=DataConfig(datasets_to_split=["train"]),
-        scaling_config=ScalingConfig(num_workers=tc.num_workers, use_gpu=False, resources_per_worker={"CPU": tc.cpus_per_worker}),
-        run_config=RunConfig(name=name, storage_path=run.local_path(artifacts.TRAIN_STORAGE) if run.is_local() else run.path(artifacts.TRAIN_STORAGE),
-                             storage_filesystem=None if run.is_local() else run.fs, checkpoint_config=CheckpointConfig(num_to_keep=2),
-                             failure_config=FailureConfig(max_failures=tc.max_failures), logging_config=LoggingConfig(log_level="WARNING")),
+        scaling_config=ScalingConfig(
+            num_workers=tc.num_workers, use_gpu=False, resources_per_worker={"CPU": tc.cpus_per_worker}
+        ),
+        run_config=RunConfig(
+            name=name,
+            storage_path=run.local_path(artifacts.TRAIN_STORAGE)
+            if run.is_local()
+            else run.path(artifacts.TRAIN_STORAGE),
+            storage_filesystem=None if run.is_local() else run.fs,
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+            failure_config=FailureConfig(max_failures=tc.max_failures),
+            logging_config=LoggingConfig(log_level="WARNING"),
+        ),
     )
-    with StepTimer(f"Ray Train: {rc.model.name}, {tc.num_workers} workers, {len(data.train)} rows, up to {tc.epochs} epochs") as timer:
+    with StepTimer(
+        f"Ray Train: {rc.model.name}, {tc.num_workers} workers, {len(data.train)} rows, up to {tc.epochs} epochs"
+    ) as timer:
         result = trainer.fit()
     model, state = _best_model(result, rc, layout, data.labels)
 
     with StepTimer("calibrate and evaluate"):
         val_logits = predict_logits(model, val_rows.cat, val_rows.dense)
-        fitted = [choose_and_fit(rc.calibration.method, val_logits[:, t], val_rows.labels[:, t], rc.calibration.bins, rc.split_seed)
-                  for t in range(len(data.labels))]
+        fitted = [
+            choose_and_fit(
+                rc.calibration.method, val_logits[:, t], val_rows.labels[:, t], rc.calibration.bins, rc.split_seed
+            )
+            for t in range(len(data.labels))
+        ]
         calibrators = [c for c, _ in fitted]
         test_logits = predict_logits(model, test_rows.cat, test_rows.dense)
-        test = {"ctr": ctr_report(test_logits, test_rows.labels, test_rows.groups, data.labels, calibrators, rc.calibration.bins)}
+        test = {
+            "ctr": ctr_report(
+                test_logits, test_rows.labels, test_rows.groups, data.labels, calibrators, rc.calibration.bins
+            )
+        }
         if data.protocol == "leave_one_out":
             test.update(leave_one_out_report(data, catalog, model_score_matrix(model, catalog)))
-    ranker = Ranker(model, rc.model, pipeline, catalog, data.labels, calibrators,
-                    {"data": data.name, "best_epoch": state.best_epoch, "train_run": name, "monitor": tc.monitor})
-    run.write_bytes(artifacts.RANKER, ranker.to_bytes(), step=STEP, meta={"model": rc.model.name, "best_epoch": state.best_epoch})
-    run.write_table(PREDICTIONS_ARTIFACT, _predictions_table(test_logits, test_rows, calibrators, data.labels), step=STEP)
+    ranker = Ranker(
+        model,
+        rc.model,
+        pipeline,
+        catalog,
+        data.labels,
+        calibrators,
+        {"data": data.name, "best_epoch": state.best_epoch, "train_run": name, "monitor": tc.monitor},
+    )
+    run.write_bytes(
+        artifacts.RANKER, ranker.to_bytes(), step=STEP, meta={"model": rc.model.name, "best_epoch": state.best_epoch}
+    )
+    run.write_table(
+        PREDICTIONS_ARTIFACT, _predictions_table(test_logits, test_rows, calibrators, data.labels), step=STEP
+    )
     t0 = data.labels[0]
-    run.write_bytes(RELIABILITY_ARTIFACT, reliability_png({
-        "uncalibrated": (1 / (1 + np.exp(-test_logits[:, 0].astype(np.float64))), test_rows.labels[:, 0]),
-        f"{calibrators[0].method}": (calibrators[0].probabilities(test_logits[:, 0]), test_rows.labels[:, 0])},
-        rc.calibration.bins, f"{rc.model.name}: test '{t0}'"), step=STEP)
+    run.write_bytes(
+        RELIABILITY_ARTIFACT,
+        reliability_png(
+            {
+                "uncalibrated": (1 / (1 + np.exp(-test_logits[:, 0].astype(np.float64))), test_rows.labels[:, 0]),
+                f"{calibrators[0].method}": (calibrators[0].probabilities(test_logits[:, 0]), test_rows.labels[:, 0]),
+            },
+            rc.calibration.bins,
+            f"{rc.model.name}: test '{t0}'",
+        ),
+        step=STEP,
+    )
     total_examples = sum(h["train_examples"] for h in state.history)
     total_seconds = sum(h["train_seconds"] for h in state.history)
     summary = {
-        "step": STEP, "data": data.name, "model": rc.model.name, "tasks": data.labels, "train_run": name,
+        "step": STEP,
+        "data": data.name,
+        "model": rc.model.name,
+        "tasks": data.labels,
+        "train_run": name,
         "rows": {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
-        "parameters": int(sum(p.numel() for p in model.parameters())), "workers": tc.num_workers,
-        "epochs_run": state.epoch, "best_epoch": state.best_epoch, "early_stopped": state.stopped, "resumed_after_epochs": state.resumed_after,
-        "monitor": tc.monitor, "best_validation": state.best_metric, "fit_seconds": timer.seconds, "train_seconds": total_seconds,
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "workers": tc.num_workers,
+        "epochs_run": state.epoch,
+        "best_epoch": state.best_epoch,
+        "early_stopped": state.stopped,
+        "resumed_after_epochs": state.resumed_after,
+        "monitor": tc.monitor,
+        "best_validation": state.best_metric,
+        "fit_seconds": timer.seconds,
+        "train_seconds": total_seconds,
         "examples_per_second": total_examples / max(total_seconds, 1e-9),
-        "calibration": {name_: {"method": c.method, "heldout_ece_by_method": s} for name_, (c, s) in zip(data.labels, fitted)},
-        "test": test, "history": state.history,
+        "calibration": {
+            name_: {"method": c.method, "heldout_ece_by_method": s} for name_, (c, s) in zip(data.labels, fitted)
+        },
+        "test": test,
+        "history": state.history,
     }
     run.write_json(METRICS_ARTIFACT, summary, step=STEP)
     return {k: v for k, v in summary.items() if k != "history"}

@@ -26,8 +26,18 @@ import ray.train
 import torch
 
 from ray_jobs.common import StepTimer, job_main
-from ray_jobs.retriever_training import close_epoch, epochs, fit_on_ray, run_name, run_retriever_job, save_trained, start_worker, training_datasets
+from ray_jobs.retriever_training import (
+    close_epoch,
+    epochs,
+    fit_on_ray,
+    run_name,
+    run_retriever_job,
+    save_trained,
+    start_worker,
+    training_datasets,
+)
 from ray_jobs.train_worker import quiet_worker_logs
+from reco import artifacts
 from reco.config import Config
 from reco.retrieval.config import SequenceConfig
 from reco.retrieval.data import UserSequences
@@ -36,7 +46,6 @@ from reco.retrieval.sampled_softmax import item_distribution
 from reco.retrieval.sequence_fit import make_model, make_optimizer, train_step, validation_batch
 from reco.retrieval.sequence_tower import SequenceTowerRetriever
 from reco.run_dir import RunDir
-from reco import artifacts
 
 log = logging.getLogger("ray_jobs.train_sequence")
 STEP = "train_sequence"
@@ -58,8 +67,12 @@ def train_loop(loop_cfg: dict) -> None:
         gen = torch.Generator().manual_seed(cfg.seed * 7919 + epoch * 31 + rank)
         t0, loss_sum, anchors = time.perf_counter(), 0.0, 0
         for rep in range(cfg.sequences_per_user):
-            for batch in train_it.iter_batches(batch_size=cfg.batch_size, batch_format="pyarrow",
-                                               local_shuffle_buffer_size=cfg.batch_size * 4, local_shuffle_seed=cfg.seed + epoch * 100 + rep):
+            for batch in train_it.iter_batches(
+                batch_size=cfg.batch_size,
+                batch_format="pyarrow",
+                local_shuffle_buffer_size=cfg.batch_size * 4,
+                local_shuffle_seed=cfg.seed + epoch * 100 + rep,
+            ):
                 seqs = UserSequences.from_table(batch)
                 loss, n = train_step(ddp, opt, seqs, np.arange(len(seqs)), cfg, n_topics, probs, rng, gen)
                 loss_sum, anchors = loss_sum + loss * n, anchors + n
@@ -78,8 +91,14 @@ def train(cfg: Config, run: RunDir) -> dict:
     counts = run.read_table(artifacts.TOPIC_VOCAB, columns=["train_count"]).column("train_count").to_numpy()
     with StepTimer("prepare datasets"):
         train_ds, val_ds, n_train = training_datasets(run, seq.val_max_users)
-    best, state, seconds = fit_on_ray(train_loop, {"sequence": seq.model_dump(), "n_topics": len(counts), "topic_counts": counts.tolist()},
-                                      {"train": train_ds, "validation": val_ds}, seq, run_name("sequence", seq, run), run)
+    best, state, seconds = fit_on_ray(
+        train_loop,
+        {"sequence": seq.model_dump(), "n_topics": len(counts), "topic_counts": counts.tolist()},
+        {"train": train_ds, "validation": val_ds},
+        seq,
+        run_name("sequence", seq, run),
+        run,
+    )
     model = make_model(len(counts), seq)
     model.load_state_dict(best)
     return save_trained(SequenceTowerRetriever(cfg.retrieval).use_model(model), seq, state, seconds, n_train, run, STEP)
@@ -87,7 +106,9 @@ def train(cfg: Config, run: RunDir) -> dict:
 
 def run(cfg: Config, run: RunDir) -> dict:
     seq = cfg.retrieval.sequence
-    return run_retriever_job(run, SequenceTowerRetriever.name, seq, lambda: train(cfg, run), STEP, objective=seq.objective)
+    return run_retriever_job(
+        run, SequenceTowerRetriever.name, seq, lambda: train(cfg, run), STEP, objective=seq.objective
+    )
 
 
 main = job_main(run, __doc__.splitlines()[0])

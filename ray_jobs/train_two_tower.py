@@ -23,9 +23,18 @@ import torch
 
 from ray_jobs.common import StepTimer, job_main
 from ray_jobs.retriever_training import (
-    close_epoch, epochs, fit_on_ray, run_name, run_retriever_job, save_trained, start_worker, training_datasets, validation_sums,
+    close_epoch,
+    epochs,
+    fit_on_ray,
+    run_name,
+    run_retriever_job,
+    save_trained,
+    start_worker,
+    training_datasets,
+    validation_sums,
 )
 from ray_jobs.train_worker import quiet_worker_logs
+from reco import artifacts
 from reco.config import Config
 from reco.retrieval.config import TwoTowerConfig
 from reco.retrieval.data import UserSequences
@@ -34,7 +43,6 @@ from reco.retrieval.sampled_softmax import item_distribution
 from reco.retrieval.two_tower import TwoTowerRetriever
 from reco.retrieval.two_tower_fit import make_model, train_step, users_per_step
 from reco.run_dir import RunDir
-from reco import artifacts
 
 log = logging.getLogger("ray_jobs.train_two_tower")
 STEP = "train_two_tower"
@@ -45,7 +53,7 @@ def trained_users(run: RunDir) -> np.ndarray:
     return users.filter(pc.equal(users.column("role"), "train")).column("user_id").to_numpy()
 
 
-def build_model(run: RunDir, cfg: TwoTowerConfig) -> "torch.nn.Module":
+def build_model(run: RunDir, cfg: TwoTowerConfig) -> torch.nn.Module:
     n_topics = run.read_table(artifacts.TOPIC_VOCAB, columns=["topic_id"]).num_rows
     n_users = run.read_table(artifacts.USER_VOCAB, columns=["user_id"]).num_rows
     items, users = run_features(run)
@@ -64,14 +72,26 @@ def train_loop(loop_cfg: dict) -> None:
     train_it, val_it = ray.train.get_dataset_shard("train"), ray.train.get_dataset_shard("validation")
     for epoch, rng in epochs(state, cfg, model):
         t0, loss_sum, examples = time.perf_counter(), 0.0, 0
-        for batch in train_it.iter_batches(batch_size=users_per_step(cfg), batch_format="pyarrow",
-                                           local_shuffle_buffer_size=users_per_step(cfg) * 4, local_shuffle_seed=cfg.seed + epoch):
+        for batch in train_it.iter_batches(
+            batch_size=users_per_step(cfg),
+            batch_format="pyarrow",
+            local_shuffle_buffer_size=users_per_step(cfg) * 4,
+            local_shuffle_seed=cfg.seed + epoch,
+        ):
             loss, n = train_step(ddp, opt, UserSequences.from_table(batch), cfg, model.n_users, probs, rng)
             loss_sum, examples = loss_sum + loss * n, examples + n
         seconds = time.perf_counter() - t0
         model.eval()
-        recall_sum, n_val = validation_sums(val_it, lambda q: model.user_vectors(q.inputs, cfg.max_history), model.item_vectors())
-        sums = {"loss_sum": loss_sum, "examples": examples, "recall_sum": recall_sum, "n_val": n_val, "seconds": seconds}
+        recall_sum, n_val = validation_sums(
+            val_it, lambda q: model.user_vectors(q.inputs, cfg.max_history), model.item_vectors()
+        )
+        sums = {
+            "loss_sum": loss_sum,
+            "examples": examples,
+            "recall_sum": recall_sum,
+            "n_val": n_val,
+            "seconds": seconds,
+        }
         best = close_epoch("two-tower", epoch, sums, "examples", model, opt, best, state, cfg.epochs, cfg.patience)
 
 
@@ -80,12 +100,27 @@ def train(cfg: Config, run: RunDir) -> dict:
     counts = run.read_table(artifacts.TOPIC_VOCAB, columns=["train_count"]).column("train_count").to_numpy()
     with StepTimer("prepare datasets"):
         train_ds, val_ds, n_train = training_datasets(run, tt.val_max_users)
-    best, state, seconds = fit_on_ray(train_loop, {"two_tower": tt.model_dump(), "run_uri": run.uri, "topic_counts": counts.tolist()},
-                                      {"train": train_ds, "validation": val_ds}, tt, run_name("two-tower", tt, run), run)
+    best, state, seconds = fit_on_ray(
+        train_loop,
+        {"two_tower": tt.model_dump(), "run_uri": run.uri, "topic_counts": counts.tolist()},
+        {"train": train_ds, "validation": val_ds},
+        tt,
+        run_name("two-tower", tt, run),
+        run,
+    )
     model = build_model(run, tt)
     model.load_state_dict(best)
-    return save_trained(TwoTowerRetriever(cfg.retrieval).use_model(model), tt, state, seconds, n_train, run, STEP,
-                        item_features=model.arch["item_features"], user_features=model.arch["user_features"])
+    return save_trained(
+        TwoTowerRetriever(cfg.retrieval).use_model(model),
+        tt,
+        state,
+        seconds,
+        n_train,
+        run,
+        STEP,
+        item_features=model.arch["item_features"],
+        user_features=model.arch["user_features"],
+    )
 
 
 def run(cfg: Config, run: RunDir) -> dict:

@@ -52,8 +52,9 @@ def load_checkpoint(model: torch.nn.Module, opt: torch.optim.Optimizer) -> tuple
     return state, best
 
 
-def save_checkpoint(dirpath: str, model: torch.nn.Module, opt: torch.optim.Optimizer, best: dict,
-                    state: FitState) -> ray.train.Checkpoint:
+def save_checkpoint(
+    dirpath: str, model: torch.nn.Module, opt: torch.optim.Optimizer, best: dict, state: FitState
+) -> ray.train.Checkpoint:
     """What :func:`load_checkpoint` reads, written to ``dirpath`` (rank 0 only)."""
     torch.save(model.state_dict(), os.path.join(dirpath, "model.pt"))
     torch.save(opt.state_dict(), os.path.join(dirpath, "optimizer.pt"))
@@ -63,7 +64,7 @@ def save_checkpoint(dirpath: str, model: torch.nn.Module, opt: torch.optim.Optim
     return ray.train.Checkpoint.from_directory(dirpath)
 
 
-def best_of(result: "ray.train.Result") -> tuple[dict, FitState]:
+def best_of(result: ray.train.Result) -> tuple[dict, FitState]:
     """The best weights and the fit's state from a finished Ray Train run (its error raised)."""
     if result.error is not None:
         raise result.error

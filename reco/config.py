@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError
 
-from reco.errors import ConfigError
 from reco.data.config import DataConfig, IngestConfig
 from reco.embedding.config import EmbeddingConfig, ExportConfig, IndexConfig
+from reco.errors import ConfigError
 from reco.expansion.config import ExpansionConfig
 from reco.faults import FaultConfig
 from reco.policy.config import PolicyConfig
@@ -119,7 +119,11 @@ def job_arg_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", default="configs/local.yaml", help="YAML config (default: configs/local.yaml)")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a config value, e.g. --set embedding.epochs=3 (repeatable)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -54,5 +54,7 @@ def find_reco_error(exc: BaseException) -> RecoError | None:
         matches = _REMOTE.findall(text)
         if matches:
             name, msg = matches[-1]
-            return {"ConfigError": ConfigError, "DataError": DataError, "ArtifactError": ArtifactError}.get(name, RecoError)(msg.strip())
+            return {"ConfigError": ConfigError, "DataError": DataError, "ArtifactError": ArtifactError}.get(
+                name, RecoError
+            )(msg.strip())
     return None

@@ -23,8 +23,9 @@ POINTS = ("train_embeddings.step", "expand.score")
 
 
 class FaultConfig(StrictModel):
-    crash_once: list[str] = Field(default_factory=list,
-                                  description=f"Points whose worker process is killed once per run: {', '.join(POINTS)}.")
+    crash_once: list[str] = Field(
+        default_factory=list, description=f"Points whose worker process is killed once per run: {', '.join(POINTS)}."
+    )
 
     def model_post_init(self, _ctx) -> None:
         unknown = sorted(set(self.crash_once) - set(POINTS))
@@ -33,7 +34,9 @@ class FaultConfig(StrictModel):
 
 
 def _marker(run_uri: str, point: str) -> tuple[pafs.FileSystem, str]:
-    fs, root = pafs.FileSystem.from_uri(run_uri) if "://" in run_uri else (pafs.LocalFileSystem(), os.path.abspath(run_uri))
+    fs, root = (
+        pafs.FileSystem.from_uri(run_uri) if "://" in run_uri else (pafs.LocalFileSystem(), os.path.abspath(run_uri))
+    )
     return fs, f"{root.rstrip('/')}/_faults/{point}"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+
 @dataclass
 class FitState:
     """Progress that a checkpoint carries so a rerun resumes where it stopped."""
@@ -38,5 +39,5 @@ class FitState:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "FitState":
+    def from_json(cls, text: str) -> FitState:
         return cls(**json.loads(text))

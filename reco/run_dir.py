@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from reco.errors import ArtifactError
 from reco import artifacts
+from reco.errors import ArtifactError
 
 log = logging.getLogger(__name__)
 
@@ -165,13 +165,16 @@ class RunDir:
                 raise ArtifactError(f"artifact {label} in {self.uri} is missing")
             if got.bytes != want["bytes"]:
                 raise ArtifactError(
-                    f"artifact {label} in {self.uri} is truncated or changed: {got.bytes} bytes, manifest says {want['bytes']}"
+                    f"artifact {label} in {self.uri} is truncated or changed: {got.bytes} bytes, manifest says "
+                    f"{want['bytes']}"
                 )
             if got.sha256 != want["sha256"]:
                 raise ArtifactError(f"artifact {label} in {self.uri} fails its checksum")
         extra = set(actual) - set(entry["files"])
         if extra:
-            raise ArtifactError(f"artifact {rel} in {self.uri} has files the manifest does not list: {sorted(extra)[:3]}")
+            raise ArtifactError(
+                f"artifact {rel} in {self.uri} has files the manifest does not list: {sorted(extra)[:3]}"
+            )
         return entry
 
     # -- atomic writes -----------------------------------------------------------------------
@@ -189,7 +192,9 @@ class RunDir:
         self.fs.move(self.path(tmp), self.path(rel))
         self.record(rel, step=step, rows=rows, meta=meta)
 
-    def write_bytes(self, rel: str, data: bytes, *, step: str, rows: int | None = None, meta: dict | None = None) -> None:
+    def write_bytes(
+        self, rel: str, data: bytes, *, step: str, rows: int | None = None, meta: dict | None = None
+    ) -> None:
         self.forget(rel)
         self._write_bytes_atomic(rel, data)
         self.record(rel, step=step, rows=rows, meta=meta)
@@ -202,7 +207,9 @@ class RunDir:
         pq.write_table(table, buf)
         self.write_bytes(rel, buf.getvalue(), step=step, rows=table.num_rows, meta=meta)
 
-    def write_file(self, rel: str, local_file: str, *, step: str, rows: int | None = None, meta: dict | None = None) -> None:
+    def write_file(
+        self, rel: str, local_file: str, *, step: str, rows: int | None = None, meta: dict | None = None
+    ) -> None:
         with open(local_file, "rb") as f:
             self.write_bytes(rel, f.read(), step=step, rows=rows, meta=meta)
 
@@ -273,7 +280,7 @@ class RunDir:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _json_default(o: Any) -> Any:

@@ -20,12 +20,20 @@ def count_ids(batch: pa.Table) -> pa.Table:
     """Per-batch id counts of users and topics, to be summed across batches into vocabularies."""
     parts = []
     for kind in ("user", "topic"):
-        vc = pc.value_counts(batch.column(kind).combine_chunks() if isinstance(batch.column(kind), pa.ChunkedArray) else batch.column(kind))
-        parts.append(pa.table({
-            "kind": pa.array([kind] * len(vc), pa.string()),
-            "raw_id": vc.field("values"),
-            "count": pc.cast(vc.field("counts"), pa.int64()),
-        }))
+        vc = pc.value_counts(
+            batch.column(kind).combine_chunks()
+            if isinstance(batch.column(kind), pa.ChunkedArray)
+            else batch.column(kind)
+        )
+        parts.append(
+            pa.table(
+                {
+                    "kind": pa.array([kind] * len(vc), pa.string()),
+                    "raw_id": vc.field("values"),
+                    "count": pc.cast(vc.field("counts"), pa.int64()),
+                }
+            )
+        )
     return pa.concat_tables(parts)
 
 
@@ -52,7 +60,7 @@ class Vocabulary:
         return len(self.raw_ids)
 
     @classmethod
-    def from_counts(cls, raw_ids: np.ndarray, counts: np.ndarray) -> "Vocabulary":
+    def from_counts(cls, raw_ids: np.ndarray, counts: np.ndarray) -> Vocabulary:
         order = natural_order(np.asarray(raw_ids, dtype=object).astype(str))
         return cls(pa.array(np.asarray(raw_ids, dtype=object)[order], pa.string()), np.asarray(counts, np.int64)[order])
 
@@ -81,7 +89,7 @@ class Vocabulary:
         return pa.table(cols)
 
     @classmethod
-    def from_table(cls, table: pa.Table, id_column: str) -> "Vocabulary":
+    def from_table(cls, table: pa.Table, id_column: str) -> Vocabulary:
         ids = table.column(id_column).to_numpy()
         if not np.array_equal(ids, np.arange(len(ids))):
             order = np.argsort(ids)

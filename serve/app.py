@@ -17,7 +17,6 @@ from serve.deployments import ExpansionDeployment, RankingDeployment, RetrievalD
 from serve.gateway import Gateway
 from serve.settings import parse_settings
 
-
 log = logging.getLogger("serve")
 
 
@@ -33,7 +32,9 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     return compose(args)
 
 
-def compose(args: dict[str, Any] | None = None, deployment_options: dict[str, dict[str, Any]] | None = None) -> Application:
+def compose(
+    args: dict[str, Any] | None = None, deployment_options: dict[str, dict[str, Any]] | None = None
+) -> Application:
     """:func:`build_app` with ``deployment_options`` (by deployment name: num_replicas,
     max_ongoing_requests, autoscaling_config, ...) applied here, for Python callers such as
     bench.serve that deploy a config file's options without the Serve CLI."""
@@ -46,8 +47,10 @@ def compose(args: dict[str, Any] | None = None, deployment_options: dict[str, di
     if ingress() == "haproxy":
         log.info("ingress: haproxy (RAY_SERVE_ENABLE_HA_PROXY=1)")
     else:
-        log.warning("ingress: Serve's default HTTP proxy (~5 ms a request); scripts/serve.sh starts Ray "
-                    "with RAY_SERVE_ENABLE_HA_PROXY=1 RAY_SERVE_THROUGHPUT_OPTIMIZED=1 for the HAProxy ingress")
+        log.warning(
+            "ingress: Serve's default HTTP proxy (~5 ms a request); scripts/serve.sh starts Ray "
+            "with RAY_SERVE_ENABLE_HA_PROXY=1 RAY_SERVE_THROUGHPUT_OPTIMIZED=1 for the HAProxy ingress"
+        )
     ranking = None if settings["rank_in_ingress"] else bound(RankingDeployment, settings)
     retrieval = None if settings["retrieve_in_ingress"] else bound(RetrievalDeployment, settings)
     expansion = None if settings["expand_in_ingress"] else bound(ExpansionDeployment, settings)

@@ -17,7 +17,6 @@ from ray.serve.handle import DeploymentHandle
 
 from serve.services import ExpansionService, RankingService, RetrievalService
 
-
 RETRIES = 2  # every call is a read, so a call caught on a dying replica is safe to send again
 
 
@@ -43,9 +42,15 @@ class HandleBackend:
     one, is only asked whether it is ready. ``local_retrieval`` (``retrieve_in_ingress``) and
     ``local_expansion`` (``expand_in_ingress``) replace the retrieval and expansion handles."""
 
-    def __init__(self, expansion: DeploymentHandle | None, ranking: DeploymentHandle | None, retrieval: DeploymentHandle | None,
-                 local_rank: RankFn, local_retrieval: RetrievalService | None = None,
-                 local_expansion: ExpansionService | None = None):
+    def __init__(
+        self,
+        expansion: DeploymentHandle | None,
+        ranking: DeploymentHandle | None,
+        retrieval: DeploymentHandle | None,
+        local_rank: RankFn,
+        local_retrieval: RetrievalService | None = None,
+        local_expansion: ExpansionService | None = None,
+    ):
         if (retrieval is None) == (local_retrieval is None):
             raise ValueError("give either the retrieval deployment's handle or a local retrieval service")
         if (expansion is None) == (local_expansion is None):
@@ -103,5 +108,5 @@ class LocalBackend:
         return None
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> "LocalBackend":
+    def from_settings(cls, settings: dict[str, Any]) -> LocalBackend:
         return cls(ExpansionService(settings), RankingService(settings), RetrievalService(settings))

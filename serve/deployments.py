@@ -1,7 +1,8 @@
 """The Ray Serve deployments: each service in its replicas; ranking gets batches the ingress gathered.
 
 A replaced replica (a redeploy) finishes its requests first: expansions can take seconds on a
-busy machine, so the drain waits up to 60 s. Replicas ask for no whole CPU (``num_cpus: 0``) so the application fits on two cores beside
+busy machine, so the drain waits up to 60 s. Replicas ask for no whole CPU (``num_cpus: 0``) so the application fits
+on two cores beside
 Ray's own processes; replica counts, autoscaling and limits come from serve/config.yaml
 (or serve/config.composed.yaml).
 """

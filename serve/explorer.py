@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 from sklearn.decomposition import PCA
 
+from reco import artifacts
 from reco.data.config import DataConfig
 from reco.data.vectors import vectors_of
 from reco.errors import ArtifactError
@@ -27,7 +28,6 @@ from serve.explorer_lists import PreparedList, TopicNames, prepared_lists
 from serve.http_errors import NotFound, TooLarge
 from serve.services import run_config
 from serve.settings import ServeSettings
-from reco import artifacts
 
 log = logging.getLogger("serve.explorer")
 
@@ -94,29 +94,52 @@ class ExplorerService:
         self.run = RunDir(s.run_dir)
         self.manifest = self.run.manifest()
         if not self.manifest.get("artifacts"):
-            raise ArtifactError(f"{s.run_dir} holds no run (no manifest.json with artifacts): run python -m ray_jobs.pipeline first")
+            raise ArtifactError(
+                f"{s.run_dir} holds no run (no manifest.json with artifacts): run python -m ray_jobs.pipeline first"
+            )
         self.config = run_config(self.run)
         self.artifacts = set(self.manifest["artifacts"])
         self.users = Vocabulary.from_table(self.run.read_table(artifacts.USER_VOCAB), "user_id")
         topics = self.run.read_table(artifacts.TOPIC_VOCAB)
         self.topics = Vocabulary.from_table(topics, "topic_id")
-        names = topics.sort_by("topic_id").column("name").to_pylist() if "name" in topics.column_names else [None] * len(self.topics)
+        names = (
+            topics.sort_by("topic_id").column("name").to_pylist()
+            if "name" in topics.column_names
+            else [None] * len(self.topics)
+        )
         self.topic_names = names
         self.topic_name = TopicNames(dict(zip(self.topics.raw_ids.to_pylist(), names)), self.config)
         self.histories, self.history_row = self._histories()
         self.map = self._map(map_sample, seed)
-        self.lists: dict[str, PreparedList] = prepared_lists(self.run, self.config, self.users, self.topics, self.topic_name)
-        self.metrics = {m: _finite(self.run.read_json(artifacts.metrics(m))) for m in METRICS if artifacts.metrics(m) in self.artifacts}
-        self.reports = {a.split("/", 1)[1]: self.run.read_bytes(a) for a in sorted(self.artifacts)
-                        if a.startswith("reports/") and a.endswith(".png")}
-        log.info("explorer ready: %s, %d users, %d prepared lists, %d report plots", s.run_dir, len(self.users),
-                 len(self.lists), len(self.reports))
+        self.lists: dict[str, PreparedList] = prepared_lists(
+            self.run, self.config, self.users, self.topics, self.topic_name
+        )
+        self.metrics = {
+            m: _finite(self.run.read_json(artifacts.metrics(m)))
+            for m in METRICS
+            if artifacts.metrics(m) in self.artifacts
+        }
+        self.reports = {
+            a.split("/", 1)[1]: self.run.read_bytes(a)
+            for a in sorted(self.artifacts)
+            if a.startswith("reports/") and a.endswith(".png")
+        }
+        log.info(
+            "explorer ready: %s, %d users, %d prepared lists, %d report plots",
+            s.run_dir,
+            len(self.users),
+            len(self.lists),
+            len(self.reports),
+        )
 
     # -- loading -------------------------------------------------------------------------------
     def _histories(self) -> tuple[pa.Table | None, np.ndarray]:
         if artifacts.HISTORIES not in self.artifacts:
             return None, np.full(len(self.users), -1, dtype=np.int64)
-        table = self.run.read_table(artifacts.HISTORIES, columns=["user_id", "topics", "weights", "ts", "targets", "target_weights", "target_ts"])
+        table = self.run.read_table(
+            artifacts.HISTORIES,
+            columns=["user_id", "topics", "weights", "ts", "targets", "target_weights", "target_ts"],
+        )
         table = table.sort_by("user_id")
         row = np.full(len(self.users), -1, dtype=np.int64)
         row[table.column("user_id").to_numpy()] = np.arange(table.num_rows)
@@ -138,14 +161,22 @@ class ExplorerService:
             "created_at": self.manifest.get("created_at"),
             "data_format": data.format,
             "data": _describe(data),
-            "users": len(self.users), "topics": len(self.topics), "interactions": ingest.get("deduplicated_interactions"),
+            "users": len(self.users),
+            "topics": len(self.topics),
+            "interactions": ingest.get("deduplicated_interactions"),
             "weight_label": WEIGHT_LABEL.get(data.format, "weight"),
             "topic_names": any(n is not None for n in self.topic_names),
             "map_users": 0 if self.map is None else len(self.map.sample_rows),
-            "map_explained_variance": None if self.map is None else [round(float(v), 4) for v in self.map.pca.explained_variance_ratio_],
-            "ranker": ranking.get("model"), "seed_lists": len(self.lists),
-            "limits": {"max_seed_ids": self.settings.max_seed_ids, "max_audience_size": self.settings.max_audience_size,
-                       "max_k": self.settings.max_k},
+            "map_explained_variance": None
+            if self.map is None
+            else [round(float(v), 4) for v in self.map.pca.explained_variance_ratio_],
+            "ranker": ranking.get("model"),
+            "seed_lists": len(self.lists),
+            "limits": {
+                "max_seed_ids": self.settings.max_seed_ids,
+                "max_audience_size": self.settings.max_audience_size,
+                "max_k": self.settings.max_k,
+            },
             "versions": self.manifest.get("versions", {}),
         }
 
@@ -182,31 +213,45 @@ class ExplorerService:
         items += [(t, w, ts, True) for t, w, ts in zip(h["targets"], h["target_weights"], h["target_ts"])]
         items.sort(key=lambda x: (-x[1], -x[2], x[0]))
         raw = self.topics.decode([t for t, *_ in items]) if items else []
-        return [{"item_id": r, "name": self.topic_names[t], "weight": float(w), "ts": int(ts), "held_out": held}
-                for r, (t, w, ts, held) in zip(raw, items)]
+        return [
+            {"item_id": r, "name": self.topic_names[t], "weight": float(w), "ts": int(ts), "held_out": held}
+            for r, (t, w, ts, held) in zip(raw, items)
+        ]
 
     def history(self, user_id: str) -> dict[str, Any]:
         """A user's history for the page: the heaviest items, with names, and how many in all."""
         items = self._items(self._dense(user_id))
-        return {"user_id": user_id, "total": len(items), "items": items[:HISTORY_ITEMS],
-                "weight_label": WEIGHT_LABEL.get(self.config.data.format, "weight")}
+        return {
+            "user_id": user_id,
+            "total": len(items),
+            "items": items[:HISTORY_ITEMS],
+            "weight_label": WEIGHT_LABEL.get(self.config.data.format, "weight"),
+        }
 
     def top_topics(self, user_ids: list[str], k: int = 3) -> dict[str, list[dict]]:
         """Each known user's k heaviest topics (unknown ids are left out)."""
         if len(user_ids) > MAX_DESCRIBED_USERS:
             raise TooLarge(f"user_ids is {len(user_ids)}, more than the limit of {MAX_DESCRIBED_USERS}")
         dense = self._encode(list(user_ids))
-        return {u: [{"item_id": x["item_id"], "name": x["name"], "weight": x["weight"]} for x in self._items(int(d))[:k]]
-                for u, d in zip(user_ids, dense) if d >= 0}
+        return {
+            u: [{"item_id": x["item_id"], "name": x["name"], "weight": x["weight"]} for x in self._items(int(d))[:k]]
+            for u, d in zip(user_ids, dense)
+            if d >= 0
+        }
 
     # -- the map ---------------------------------------------------------------------------------
     def map_points(self, seed_ids: list[str], audience_ids: list[str]) -> dict[str, Any]:
         """Seeds, audience and the background sample in one 2-D frame; unknown ids are counted."""
         if self.map is None:
-            raise ArtifactError(f"{self.settings.run_dir} has no user embeddings ({artifacts.USER_EMBEDDINGS}): run export_embeddings first")
+            raise ArtifactError(
+                f"{self.settings.run_dir} has no user embeddings ({artifacts.USER_EMBEDDINGS}): run "
+                "export_embeddings first"
+            )
         limit = self.settings.max_seed_ids + self.settings.max_audience_size
         if len(seed_ids) + len(audience_ids) > limit:
-            raise TooLarge(f"seed and audience ids are {len(seed_ids) + len(audience_ids)}, more than the limit of {limit}")
+            raise TooLarge(
+                f"seed and audience ids are {len(seed_ids) + len(audience_ids)}, more than the limit of {limit}"
+            )
         out: dict[str, Any] = {"background": _points(self.users.decode(self.map.sample_users), self.map.background)}
         for name, ids in (("seeds", seed_ids), ("audience", audience_ids)):
             ids = list(dict.fromkeys(str(i).strip() for i in ids if str(i).strip()))
@@ -222,8 +267,12 @@ class ExplorerService:
         ranking = self.metrics.get("ranking")
         return {
             "expansion": self.metrics.get("expansion"),
-            "ranking": None if ranking is None else {k: ranking.get(k) for k in ("model", "data", "tasks", "test", "calibration",
-                                                                                   "best_epoch", "epochs_run", "monitor")},
+            "ranking": None
+            if ranking is None
+            else {
+                k: ranking.get(k)
+                for k in ("model", "data", "tasks", "test", "calibration", "best_epoch", "epochs_run", "monitor")
+            },
             "embeddings": self.metrics.get("evaluation"),
             "reports": list(self.reports),
         }

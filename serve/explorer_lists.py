@@ -17,20 +17,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from reco import artifacts
 from reco.config import Config
+from reco.data.formats import read_topic_names, resolve_source
 from reco.errors import DataError
 from reco.expansion.config import BUCKETS
-from reco.expansion.list_definitions import ListDefinitions, community_audiences, topic_audiences
-
-from reco.data.formats import read_topic_names, resolve_source
+from reco.expansion.list_definitions import TOPIC_LISTS, ListDefinitions, community_audiences, topic_audiences
 from reco.run_dir import RunDir
 from reco.vocab import Vocabulary
-from reco import artifacts
 
 log = logging.getLogger("serve.explorer")
 
 PER_BUCKET = 4  # lists per size bucket when the run has none of its own
-TOPIC_LISTS = {"movielens": ("movie:", 4.0), "lastfm": ("artist:", None)}  # prefix, minimum weight
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,13 @@ class PreparedList:
     source: str  # where the list comes from, in words
 
     def summary(self) -> dict:
-        return {"id": self.list_id, "label": self.label, "bucket": self.bucket, "size": len(self.user_ids), "source": self.source}
+        return {
+            "id": self.list_id,
+            "label": self.label,
+            "bucket": self.bucket,
+            "size": len(self.user_ids),
+            "source": self.source,
+        }
 
 
 def list_label(list_id: str, topic_name: Callable[[str], str | None]) -> str:
@@ -97,11 +101,13 @@ def _from_run(run: RunDir) -> list[tuple[str, list[str], str]]:
 def _topic_lists(run: RunDir, cfg: Config, users: Vocabulary, topics: Vocabulary) -> ListDefinitions:
     prefix, min_weight = TOPIC_LISTS[cfg.data.format]
     inter = run.read_table(artifacts.INTERACTIONS, columns=["user_id", "topic_id", "weight"])
-    raw = pa.table({
-        "user": users.raw_ids.take(inter.column("user_id").combine_chunks()),
-        "topic": topics.raw_ids.take(inter.column("topic_id").combine_chunks()),
-        "weight": pc.cast(inter.column("weight"), pa.float32()),
-    })
+    raw = pa.table(
+        {
+            "user": users.raw_ids.take(inter.column("user_id").combine_chunks()),
+            "topic": topics.raw_ids.take(inter.column("topic_id").combine_chunks()),
+            "weight": pc.cast(inter.column("weight"), pa.float32()),
+        }
+    )
     ex = cfg.expansion
     return topic_audiences(raw, ex.buckets, PER_BUCKET, ex.synthetic_lists.min_size, prefix, min_weight)
 
@@ -109,21 +115,29 @@ def _topic_lists(run: RunDir, cfg: Config, users: Vocabulary, topics: Vocabulary
 def _derived(run: RunDir, cfg: Config, users: Vocabulary, topics: Vocabulary) -> list[tuple[str, list[str], str]]:
     if cfg.data.format in TOPIC_LISTS and run.has(artifacts.INTERACTIONS):
         defs = _topic_lists(run, cfg, users, topics)
-        return [(k, [str(u) for u in v], "derived from the run's interactions (seen in training)") for k, v in defs.lists.items()]
+        return [
+            (k, [str(u) for u in v], "derived from the run's interactions (seen in training)")
+            for k, v in defs.lists.items()
+        ]
     if run.has(artifacts.USER_COMMUNITIES):
         synthetic = cfg.expansion.synthetic_lists.model_copy(update={"per_bucket": PER_BUCKET})
         defs = community_audiences(run.read_table(artifacts.USER_COMMUNITIES), cfg.expansion.buckets, synthetic)
-        return [(k, users.decode(np.asarray(v, np.int64)), "the run's planted communities") for k, v in defs.lists.items()]
+        return [
+            (k, users.decode(np.asarray(v, np.int64)), "the run's planted communities") for k, v in defs.lists.items()
+        ]
     return []
 
 
-def prepared_lists(run: RunDir, cfg: Config, users: Vocabulary, topics: Vocabulary,
-                   topic_name: Callable[[str], str | None]) -> dict[str, PreparedList]:
+def prepared_lists(
+    run: RunDir, cfg: Config, users: Vocabulary, topics: Vocabulary, topic_name: Callable[[str], str | None]
+) -> dict[str, PreparedList]:
     """Every prepared list by id, small lists first, each bucket sorted by label."""
     found = _from_run(run) if run.has(artifacts.SEED_LISTS) else []
     if not found:
         found = _derived(run, cfg, users, topics)
-    lists = [PreparedList(list_id, list_label(list_id, topic_name), cfg.expansion.buckets.of(len(members)), members, source)
-             for list_id, members, source in found]
+    lists = [
+        PreparedList(list_id, list_label(list_id, topic_name), cfg.expansion.buckets.of(len(members)), members, source)
+        for list_id, members, source in found
+    ]
     lists.sort(key=lambda p: (BUCKETS.index(p.bucket), p.label))
     return {p.list_id: p for p in lists}

@@ -48,14 +48,16 @@ def _json(body: dict[str, Any]) -> Response:
     """The answer, written straight to JSON bytes (pydantic-core, in Rust).
 
     Returning a Response skips FastAPI's re-validation of the route's response model, which
-    cost more than the ranking itself for 100 items (README, "Under load"). The response models
+    cost more than the ranking itself for 100 items (docs/serving.md, "Under load"). The response models
     still document each route; the fuzz test validates answers against them.
     """
     return Response(content=to_json(body), media_type="application/json")
 
 
 def _members(user_ids: list[str], scores: list[float], ranks: range, sources: list[str]) -> list[dict[str, Any]]:
-    return [{"user_id": u, "score": sc, "rank": r, "source": src} for u, sc, r, src in zip(user_ids, scores, ranks, sources)]
+    return [
+        {"user_id": u, "score": sc, "rank": r, "source": src} for u, sc, r, src in zip(user_ids, scores, ranks, sources)
+    ]
 
 
 @app.get("/healthz")
@@ -67,12 +69,16 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request):
     try:
         await request.app.state.backend.ready()
-    except Exception as e:  # noqa: BLE001 - any failure means not ready
+    except Exception as e:
         return JSONResponse(status_code=503, content={"error": f"not ready: {type(e).__name__}"})
     return {"ready": True, "run_dir": _settings(request).run_dir}
 
 
-@app.post("/v1/audiences/expand", response_model=s.ExpandResponse, responses={400: {"model": s.Error}, 413: {"model": s.Error}})
+@app.post(
+    "/v1/audiences/expand",
+    response_model=s.ExpandResponse,
+    responses={400: {"model": s.Error}, 413: {"model": s.Error}},
+)
 async def expand(req: s.ExpandRequest, request: Request) -> Response:
     cfg = _settings(request)
     _limit("seed_user_ids", len(req.seed_user_ids), cfg.max_seed_ids)
@@ -81,13 +87,23 @@ async def expand(req: s.ExpandRequest, request: Request) -> Response:
     r = await request.app.state.backend.expand(req.seed_user_ids, req.audience_size, req.method)
     st = r["stats"]
     members = _members(r["user_ids"], r["scores"], range(1, len(r["user_ids"]) + 1), r["sources"])
-    return _json({"method": req.method, "audience": members, "seeds_used": st["seeds_used"], "seeds_unknown": st["seeds_unknown"],
-                  "unknown_seed_ids": st["unknown_seed_ids"], "duplicate_seed_ids": st["duplicates"],
-                  "elapsed_ms": round((time.perf_counter() - t0) * 1000, 2)})
+    return _json(
+        {
+            "method": req.method,
+            "audience": members,
+            "seeds_used": st["seeds_used"],
+            "seeds_unknown": st["seeds_unknown"],
+            "unknown_seed_ids": st["unknown_seed_ids"],
+            "duplicate_seed_ids": st["duplicates"],
+            "elapsed_ms": round((time.perf_counter() - t0) * 1000, 2),
+        }
+    )
 
 
 @app.get("/v1/audiences/{seed_list_id:path}", response_model=s.AudiencePage, responses={404: {"model": s.Error}})
-async def audience(seed_list_id: str, request: Request, offset: int = Query(0, ge=0), limit: int = Query(100, ge=1)) -> Response:
+async def audience(
+    seed_list_id: str, request: Request, offset: int = Query(0, ge=0), limit: int = Query(100, ge=1)
+) -> Response:
     _limit("limit", limit, _settings(request).max_page_size)
     r = await request.app.state.backend.audience_page(seed_list_id, offset, limit)
     members = [{k: x[k] for k in ("user_id", "score", "rank", "source")} for x in r["rows"]]
@@ -98,11 +114,19 @@ async def audience(seed_list_id: str, request: Request, offset: int = Query(0, g
 async def rank(req: s.RankRequest, request: Request) -> Response:
     _limit("item_ids", len(req.item_ids), _settings(request).max_candidates)
     r = await request.app.state.backend.rank(req.user_id, req.item_ids, req.context)
-    return _json({"user_id": req.user_id, "user_known": r["user_known"], "unknown_item_ids": r["unknown_item_ids"],
-                  "items": [{"item_id": i, "probability": p} for i, p in zip(r["item_ids"], r["probabilities"])]})
+    return _json(
+        {
+            "user_id": req.user_id,
+            "user_known": r["user_known"],
+            "unknown_item_ids": r["unknown_item_ids"],
+            "items": [{"item_id": i, "probability": p} for i, p in zip(r["item_ids"], r["probabilities"])],
+        }
+    )
 
 
-@app.post("/v1/recommend", response_model=s.RecommendResponse, responses={400: {"model": s.Error}, 413: {"model": s.Error}})
+@app.post(
+    "/v1/recommend", response_model=s.RecommendResponse, responses={400: {"model": s.Error}, 413: {"model": s.Error}}
+)
 async def recommend(req: s.RecommendRequest, request: Request) -> Response:
     cfg, backend = _settings(request), request.app.state.backend
     _limit("k", req.k, cfg.max_k)
@@ -112,10 +136,19 @@ async def recommend(req: s.RecommendRequest, request: Request) -> Response:
         r = await backend.rank(req.user_id, c["item_ids"], None)
         retrieval_score = dict(zip(c["item_ids"], c["scores"]))
         name = dict(zip(c["item_ids"], c["names"]))
-        items = [{"item_id": i, "name": name[i], "probability": p, "retrieval_score": retrieval_score[i]}
-                 for i, p in zip(r["item_ids"][: req.k], r["probabilities"][: req.k])]
-    return _json({"user_id": req.user_id, "retriever": c["retriever"], "fallback": c["fallback_reason"] is not None,
-                  "fallback_reason": c["fallback_reason"], "items": items})
+        items = [
+            {"item_id": i, "name": name[i], "probability": p, "retrieval_score": retrieval_score[i]}
+            for i, p in zip(r["item_ids"][: req.k], r["probabilities"][: req.k])
+        ]
+    return _json(
+        {
+            "user_id": req.user_id,
+            "retriever": c["retriever"],
+            "fallback": c["fallback_reason"] is not None,
+            "fallback_reason": c["fallback_reason"],
+            "items": items,
+        }
+    )
 
 
 # The audience explorer page and /v1/explorer/... (serve/explorer_routes.py), after the API's
@@ -134,14 +167,24 @@ class Gateway:
     ``expand_in_ingress``, no expansion handle: it expands audiences itself.
     """
 
-    def __init__(self, expansion: DeploymentHandle | None, ranking: DeploymentHandle | None, retrieval: DeploymentHandle | None,
-                 settings: dict[str, Any]):
+    def __init__(
+        self,
+        expansion: DeploymentHandle | None,
+        ranking: DeploymentHandle | None,
+        retrieval: DeploymentHandle | None,
+        settings: dict[str, Any],
+    ):
         app.state.settings = ServeSettings.model_validate(settings)
         self.ranking = RankingService(settings) if ranking is None else None
         self.ranking_handle = ranking
-        app.state.backend = HandleBackend(expansion, ranking, retrieval, local_rank=self.rank,
-                                          local_retrieval=RetrievalService(settings) if retrieval is None else None,
-                                          local_expansion=ExpansionService(settings) if expansion is None else None)
+        app.state.backend = HandleBackend(
+            expansion,
+            ranking,
+            retrieval,
+            local_rank=self.rank,
+            local_retrieval=RetrievalService(settings) if retrieval is None else None,
+            local_expansion=ExpansionService(settings) if expansion is None else None,
+        )
         app.state.explorer = ExplorerService(app.state.settings)
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.0005, max_concurrent_batches=8)

@@ -64,6 +64,7 @@ def status_of(err: RecoError) -> int:
 
 def install(app: FastAPI, max_body_bytes: Callable[[], int]) -> None:
     """Error handlers and the body-size limit (read per request: the replica sets it at start)."""
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return error(422, _validation_message(exc))
@@ -126,7 +127,12 @@ class _BodyTooLarge(Exception):
 
 
 async def _send_413(send, limit: int) -> None:
-    body = ('{"error": "request body larger than %d bytes"}' % limit).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    body = f'{{"error": "request body larger than {limit} bytes"}}'.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -64,8 +64,9 @@ class RankResponse(BaseModel):
 class RecommendRequest(Request):
     user_id: str
     k: int = Field(10, ge=1)
-    recent_item_ids: list[str] = Field(default_factory=list, max_length=20,
-                                       description="The user's latest actions (short-term interest), if any.")
+    recent_item_ids: list[str] = Field(
+        default_factory=list, max_length=20, description="The user's latest actions (short-term interest), if any."
+    )
     retriever: str | None = None
 
 

@@ -14,16 +14,16 @@ import numpy as np
 import pyarrow.compute as pc
 import torch
 
+from reco import artifacts
 from reco.config import Config
 from reco.errors import ArtifactError, DataError
 from reco.expansion.expander import AudienceExpander
 from reco.rank.artifact import Ranker
-from reco.retrieval.base import load_retriever
+from reco.retrieval.registry import load_retriever
 from reco.run_dir import RunDir
 from reco.vocab import Vocabulary
 from serve.http_errors import NotFound
 from serve.settings import ServeSettings
-from reco import artifacts
 
 log = logging.getLogger("serve")
 
@@ -50,15 +50,27 @@ class ExpansionService:
         run = RunDir(s.run_dir)
         self.expander = AudienceExpander(s.run_dir, run_config(run).expansion)
         self.audiences = run.read_table(artifacts.AUDIENCES) if run.has(artifacts.AUDIENCES) else None
-        log.info("expansion ready: %d users, %s batch audience rows", self.expander.n_users,
-                 0 if self.audiences is None else self.audiences.num_rows)
+        log.info(
+            "expansion ready: %d users, %s batch audience rows",
+            self.expander.n_users,
+            0 if self.audiences is None else self.audiences.num_rows,
+        )
 
     def expand(self, seed_ids: list[str], k: int, method: str) -> dict[str, Any]:
         e = self.expander.expand(seed_ids, k, method)
         unknown = [x for x in dict.fromkeys(str(i).strip() for i in seed_ids) if x and x not in self.expander.position]
-        stats = {"seeds_used": e.stats["seeds"], "seeds_unknown": e.stats["unknown"], "unknown_seed_ids": unknown[:100],
-                 "duplicates": e.stats["duplicates"]}
-        return {"user_ids": e.user_ids, "scores": np.asarray(e.scores, np.float64).tolist(), "sources": e.sources, "stats": stats}
+        stats = {
+            "seeds_used": e.stats["seeds"],
+            "seeds_unknown": e.stats["unknown"],
+            "unknown_seed_ids": unknown[:100],
+            "duplicates": e.stats["duplicates"],
+        }
+        return {
+            "user_ids": e.user_ids,
+            "scores": np.asarray(e.scores, np.float64).tolist(),
+            "sources": e.sources,
+            "stats": stats,
+        }
 
     def audience_page(self, seed_list_id: str, offset: int, limit: int) -> dict[str, Any]:
         if self.audiences is None:

@@ -25,7 +25,9 @@ SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.fail(f"the shared data sets are missing: expected them at {SHARED_DATA} (../shared/data beside the project)")
+        pytest.fail(
+            f"the shared data sets are missing: expected them at {SHARED_DATA} (../shared/data beside the project)"
+        )
     return SHARED_DATA
 
 
@@ -38,7 +40,9 @@ def ray_session():
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
     if not ray.is_initialized():
         # address="local": always a fresh instance for the tests, even when a `ray start` cluster runs here
-        ray.init(address="local", num_cpus=2, include_dashboard=True, object_store_memory=512 * 2**20, log_to_driver=True)
+        ray.init(
+            address="local", num_cpus=2, include_dashboard=True, object_store_memory=512 * 2**20, log_to_driver=True
+        )
     # the state API (ray.util.state) and subprocess jobs find this instance, not another one on the machine
     os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
     configure_data_context()
@@ -58,7 +62,9 @@ def tiny_run(ray_session, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("tiny-run")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        rc = pipeline.main(["--config", "configs/tiny.yaml", "--set", f"run_dir={run_dir}", "--set", "embedding.epochs=4"])
+        rc = pipeline.main(
+            ["--config", "configs/tiny.yaml", "--set", f"run_dir={run_dir}", "--set", "embedding.epochs=4"]
+        )
     assert rc == 0, "the tiny pipeline failed"
     return str(run_dir), out.getvalue()
 

@@ -31,7 +31,7 @@ class SyntheticConfig(StrictModel):
     seed: int = 0
 
     @model_validator(mode="after")
-    def _enough_topics(self) -> "SyntheticConfig":
+    def _enough_topics(self) -> SyntheticConfig:
         if self.n_topics < self.n_communities:
             raise ValueError("n_topics must be at least n_communities")
         return self
@@ -41,13 +41,15 @@ class DataConfig(StrictModel):
     format: Literal["synthetic", "movielens", "lastfm", "generic"] = "synthetic"
     path: str | None = Field(None, description="Input file or directory (not used by synthetic).")
     columns: ColumnMapping | None = Field(None, description="Column mapping, generic format only.")
-    file_type: Literal["csv", "tsv", "parquet"] | None = Field(None, description="Generic only; from the extension if unset.")
+    file_type: Literal["csv", "tsv", "parquet"] | None = Field(
+        None, description="Generic only; from the extension if unset."
+    )
     delimiter: str | None = Field(None, description="Generic csv/tsv only; ',' or '\\t' by default.")
     topic_names_path: str | None = Field(None, description="Optional file of topic names (u.item, artists.dat).")
     synthetic: SyntheticConfig = SyntheticConfig()
 
     @model_validator(mode="after")
-    def _needs(self) -> "DataConfig":
+    def _needs(self) -> DataConfig:
         if self.format != "synthetic" and not self.path:
             raise ValueError(f"data.path is required for format '{self.format}'")
         if self.format == "generic" and self.columns is None:

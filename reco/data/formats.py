@@ -50,8 +50,12 @@ class Source:
         """pyarrow CSV options (shared by Ray Data's read_csv and the local reader)."""
         names = self.column_names
         return {
-            "read_options": pacsv.ReadOptions(column_names=names, skip_rows=self.skip_rows, autogenerate_column_names=False),
-            "parse_options": pacsv.ParseOptions(delimiter=self.delimiter, quote_char=False if self.delimiter in "\t:" else '"'),
+            "read_options": pacsv.ReadOptions(
+                column_names=names, skip_rows=self.skip_rows, autogenerate_column_names=False
+            ),
+            "parse_options": pacsv.ParseOptions(
+                delimiter=self.delimiter, quote_char=False if self.delimiter in "\t:" else '"'
+            ),
             "convert_options": pacsv.ConvertOptions(
                 include_columns=[c for c in self.columns.values() if c],
                 column_types={c: pa.string() for c in self.columns.values() if c},
@@ -115,7 +119,10 @@ def _movielens(cfg: DataConfig) -> Source:
         names, delim, skip = ["user", "item", "rating", "ts"], "\t", 0
     n_fields = len(first.split(delim))
     if n_fields != len(names):
-        raise DataError(f"{path}: expected {len(names)} {delim!r}-separated fields (user, item, rating, timestamp), found {n_fields} in the first line")
+        raise DataError(
+            f"{path}: expected {len(names)} {delim!r}-separated fields (user, item, rating, timestamp), found "
+            f"{n_fields} in the first line"
+        )
     names_file = cfg.topic_names_path or _sibling(path, "u.item", "movies.dat", "movies.csv")
     return Source([path], "csv", cols, names, delim, skip, names_file, "movielens")
 
@@ -127,7 +134,9 @@ def _lastfm(cfg: DataConfig) -> Source:
     _require_file(path)
     first = _first_line(path).split("\t")
     if len(first) != 3:
-        raise DataError(f"{path}: expected 3 tab-separated fields (user, artist, plays), found {len(first)} in the first line")
+        raise DataError(
+            f"{path}: expected 3 tab-separated fields (user, artist, plays), found {len(first)} in the first line"
+        )
     skip = 0 if _looks_numeric(first[0]) else 1
     names_file = cfg.topic_names_path or _sibling(path, "artists.dat")
     cols = {"user": "user", "topic": "artist", "weight": "plays", "ts": None}

@@ -20,24 +20,28 @@ import pyarrow.compute as pc
 
 from reco.vocab import Vocabulary
 
-HISTORY_SCHEMA = pa.schema([
-    ("user_id", pa.int64()),
-    ("role", pa.string()),
-    ("topics", pa.list_(pa.int64())),
-    ("weights", pa.list_(pa.float32())),
-    ("ts", pa.list_(pa.int64())),
-    ("targets", pa.list_(pa.int64())),
-    ("target_weights", pa.list_(pa.float32())),
-    ("target_ts", pa.list_(pa.int64())),
-])
+HISTORY_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.int64()),
+        ("role", pa.string()),
+        ("topics", pa.list_(pa.int64())),
+        ("weights", pa.list_(pa.float32())),
+        ("ts", pa.list_(pa.int64())),
+        ("targets", pa.list_(pa.int64())),
+        ("target_weights", pa.list_(pa.float32())),
+        ("target_ts", pa.list_(pa.int64())),
+    ]
+)
 
-INTERACTION_SCHEMA = pa.schema([
-    ("user_id", pa.int64()),
-    ("topic_id", pa.int64()),
-    ("weight", pa.float32()),
-    ("ts", pa.int64()),
-    ("split", pa.string()),
-])
+INTERACTION_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.int64()),
+        ("topic_id", pa.int64()),
+        ("weight", pa.float32()),
+        ("ts", pa.int64()),
+        ("split", pa.string()),
+    ]
+)
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -48,7 +52,12 @@ def mix_hash(*keys: np.ndarray | int) -> np.ndarray:
     h = np.zeros(np.broadcast(*[np.asarray(k) for k in keys]).shape, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for k in keys:
-            h = h ^ (np.asarray(k).astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15) + (h << np.uint64(6)) + (h >> np.uint64(2)))
+            h = h ^ (
+                np.asarray(k).astype(np.uint64)
+                + np.uint64(0x9E3779B97F4A7C15)
+                + (h << np.uint64(6))
+                + (h >> np.uint64(2))
+            )
             h = (h ^ (h >> np.uint64(30))) * _M1
             h = (h ^ (h >> np.uint64(27))) * _M2
             h = h ^ (h >> np.uint64(31))
@@ -65,13 +74,15 @@ def encode_batch(batch: pa.Table, users: Vocabulary, topics: Vocabulary, num_sha
     tid = topics.encode(batch.column("topic"))
     if (uid < 0).any() or (tid < 0).any():
         raise ValueError("ids missing from the vocabulary (the input changed while ingesting?)")
-    return pa.table({
-        "user_id": uid,
-        "topic_id": tid,
-        "weight": batch.column("weight"),
-        "ts": batch.column("ts"),
-        "shard": shard_of(uid, num_shards),
-    })
+    return pa.table(
+        {
+            "user_id": uid,
+            "topic_id": tid,
+            "weight": batch.column("weight"),
+            "ts": batch.column("ts"),
+            "shard": shard_of(uid, num_shards),
+        }
+    )
 
 
 def pick_test_users(n_users: int, test_users: float, seed: int) -> np.ndarray:
@@ -141,16 +152,19 @@ def build_histories(
     in_off = np.r_[0, np.cumsum(n_input)]
     tg_off = np.r_[0, np.cumsum(n_target)]
     role = np.where(np.isin(users, test_user_ids), "test", "train")
-    return pa.Table.from_arrays([
-        pa.array(users, pa.int64()),
-        pa.array(role, pa.string()),
-        _list_array(in_off, topic[inp], pa.int64()),
-        _list_array(in_off, weight[inp], pa.float32()),
-        _list_array(in_off, ts[inp], pa.int64()),
-        _list_array(tg_off, topic[tgt], pa.int64()),
-        _list_array(tg_off, weight[tgt], pa.float32()),
-        _list_array(tg_off, ts[tgt], pa.int64()),
-    ], schema=HISTORY_SCHEMA)
+    return pa.Table.from_arrays(
+        [
+            pa.array(users, pa.int64()),
+            pa.array(role, pa.string()),
+            _list_array(in_off, topic[inp], pa.int64()),
+            _list_array(in_off, weight[inp], pa.float32()),
+            _list_array(in_off, ts[inp], pa.int64()),
+            _list_array(tg_off, topic[tgt], pa.int64()),
+            _list_array(tg_off, weight[tgt], pa.float32()),
+            _list_array(tg_off, ts[tgt], pa.int64()),
+        ],
+        schema=HISTORY_SCHEMA,
+    )
 
 
 def _pair_segments(user: np.ndarray, topic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -168,13 +182,20 @@ def explode(histories: pa.Table) -> pa.Table:
         lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
         rep = np.repeat(np.arange(histories.num_rows), lengths)
         is_test = np.asarray(role.to_numpy(zero_copy_only=False) == "test")[rep]
-        parts.append(pa.table({
-            "user_id": histories.column("user_id").to_numpy()[rep],
-            "topic_id": pc.list_flatten(lists),
-            "weight": pc.list_flatten(histories.column(f"{prefix}weights" if prefix else "weights").combine_chunks()),
-            "ts": pc.list_flatten(histories.column(f"{prefix}ts" if prefix else "ts").combine_chunks()),
-            "split": pa.array(np.where(is_test, names[1], names[0]), pa.string()),
-        }, schema=INTERACTION_SCHEMA))
+        parts.append(
+            pa.table(
+                {
+                    "user_id": histories.column("user_id").to_numpy()[rep],
+                    "topic_id": pc.list_flatten(lists),
+                    "weight": pc.list_flatten(
+                        histories.column(f"{prefix}weights" if prefix else "weights").combine_chunks()
+                    ),
+                    "ts": pc.list_flatten(histories.column(f"{prefix}ts" if prefix else "ts").combine_chunks()),
+                    "split": pa.array(np.where(is_test, names[1], names[0]), pa.string()),
+                },
+                schema=INTERACTION_SCHEMA,
+            )
+        )
     return pa.concat_tables(parts)
 
 

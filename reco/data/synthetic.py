@@ -124,12 +124,14 @@ def make_interactions(cfg: SyntheticConfig, world: World, users: UserChunk, chun
     starts = np.flatnonzero(first)
     w_sum = np.minimum(np.add.reduceat(w_sorted, starts), 5.0).astype(np.float32)
     uk = key[starts]
-    return pa.table({
-        "user_id": users.user_ids[uk // cfg.n_topics],
-        "topic_id": (uk % cfg.n_topics).astype(np.int64),
-        "weight": w_sum,
-        "ts": ts_sorted[starts],
-    })
+    return pa.table(
+        {
+            "user_id": users.user_ids[uk // cfg.n_topics],
+            "topic_id": (uk % cfg.n_topics).astype(np.int64),
+            "weight": w_sum,
+            "ts": ts_sorted[starts],
+        }
+    )
 
 
 def generate_chunk(cfg: SyntheticConfig, chunk: int, world: World | None = None) -> pa.Table:
@@ -142,11 +144,13 @@ def memberships(cfg: SyntheticConfig, chunk: int, world: World | None = None) ->
     world = world or make_world(cfg)
     u = make_users(cfg, world, chunk)
     keep = u.communities >= 0
-    return pa.table({
-        "user_id": np.broadcast_to(u.user_ids[:, None], keep.shape)[keep],
-        "community": u.communities[keep].astype(np.int64),
-        "share": u.mixture[keep].astype(np.float32),
-    })
+    return pa.table(
+        {
+            "user_id": np.broadcast_to(u.user_ids[:, None], keep.shape)[keep],
+            "community": u.communities[keep].astype(np.int64),
+            "share": u.mixture[keep].astype(np.float32),
+        }
+    )
 
 
 def topic_table(cfg: SyntheticConfig, world: World | None = None) -> pa.Table:
@@ -157,7 +161,9 @@ def topic_table(cfg: SyntheticConfig, world: World | None = None) -> pa.Table:
     for c, topics in enumerate(world.community_topics):
         comm[topics] = c
         rank[topics] = np.arange(len(topics))
-    names = [f"community {c} / topic {r}" if c >= 0 else f"general topic {t}" for t, (c, r) in enumerate(zip(comm, rank))]
+    names = [
+        f"community {c} / topic {r}" if c >= 0 else f"general topic {t}" for t, (c, r) in enumerate(zip(comm, rank))
+    ]
     return pa.table({"topic_id": np.arange(cfg.n_topics, dtype=np.int64), "community": comm, "name": names})
 
 

@@ -13,11 +13,10 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from reco.data.histories import flat_lists
-from reco.embedding.starspace import StarSpace, pooling_weights
 from reco import artifacts
-
-
+from reco.data.histories import flat_lists
+from reco.data.vectors import vector_table
+from reco.embedding.starspace import StarSpace, pooling_weights
 
 
 def save_model(model: StarSpace, meta: dict[str, Any]) -> bytes:
@@ -66,4 +65,6 @@ class UserEmbedder:
         torch.set_num_threads(1)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return vector_table("user_id", batch.column("user_id").to_numpy(), embed_histories(self.model, batch, self.weighted))
+        return vector_table(
+            "user_id", batch.column("user_id").to_numpy(), embed_histories(self.model, batch, self.weighted)
+        )

@@ -11,9 +11,9 @@ import pyarrow as pa
 import torch
 from torch import nn
 
+from reco.data.histories import flat_lists
 from reco.embedding.config import EmbeddingConfig
 from reco.embedding.export import history_inputs
-from reco.data.histories import flat_lists
 from reco.embedding.holdout import target_ranks
 from reco.embedding.starspace import NegativeSampler, StarSpace, hinge_loss, make_examples, softmax_loss
 

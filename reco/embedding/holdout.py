@@ -10,6 +10,7 @@ baseline (the same popularity scores for every user), so both meet the same mask
 from __future__ import annotations
 
 import numpy as np
+
 from reco import artifacts
 
 
@@ -73,8 +74,8 @@ class HoldoutScorer:
     def __call__(self, batch):
         import pyarrow as pa
 
-        from reco.embedding.export import embed_histories
         from reco.data.histories import flat_lists
+        from reco.embedding.export import embed_histories
 
         in_flat, in_len = flat_lists(batch.column("topics"))
         tg_flat, tg_len = flat_lists(batch.column("targets"))

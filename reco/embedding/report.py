@@ -6,13 +6,9 @@ that embeds them, so a report folder opens in any Markdown viewer.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from reco.plots import figure_png, plt
 
 
 def training_curve_png(history: list[dict[str, Any]], metric: str = "val_hit@10") -> bytes:
@@ -26,25 +22,30 @@ def training_curve_png(history: list[dict[str, Any]], metric: str = "val_hit@10"
     ax2.plot(epochs, [h[metric] for h in history], "s-", color="tab:orange", label=metric)
     ax2.set_ylabel(metric, color="tab:orange")
     ax1.set_title("StarSpace training")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def curve_table(history: list[dict[str, Any]], metric: str = "val_hit@10") -> list[str]:
     rows = [f"| epoch | train loss | {metric} | mean rank | examples/s |", "|---:|---:|---:|---:|---:|"]
     for h in history:
-        rows.append(f"| {h['epoch']} | {h['loss']:.4f} | {h[metric]:.4f} | {h['val_mean_rank']:.1f} | {h['examples_per_second']:,.0f} |")
+        rows.append(
+            f"| {h['epoch']} | {h['loss']:.4f} | {h[metric]:.4f} | {h['val_mean_rank']:.1f} | "
+            f"{h['examples_per_second']:,.0f} |"
+        )
     return rows
 
 
 def hit_table(evaluation: dict[str, Any]) -> list[str]:
-    rows = ["| users | targets | scorer | hit@1 | hit@10 | hit@20 | hit@50 | mean rank |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| users | targets | scorer | hit@1 | hit@10 | hit@20 | hit@50 | mean rank |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
     for role, by_scorer in evaluation.items():
         for scorer, m in by_scorer.items():
-            rows.append(f"| {role} | {m['targets']:,} | {scorer} | {m['hit@1']:.4f} | {m['hit@10']:.4f} | {m['hit@20']:.4f} | {m['hit@50']:.4f} | {m['mean_rank']:.1f} |")
+            rows.append(
+                f"| {role} | {m['targets']:,} | {scorer} | {m['hit@1']:.4f} | {m['hit@10']:.4f} | {m['hit@20']:.4f} "
+                f"| {m['hit@50']:.4f} | {m['mean_rank']:.1f} |"
+            )
     return rows
 
 
@@ -53,12 +54,14 @@ def embedding_report_md(summary: dict[str, Any]) -> str:
     lines = [
         f"# Run report: {summary['run_dir']}",
         "",
-        f"Data: {ing['source']}: {ing['interactions']:,} interactions, {ing['users']:,} users, {ing['topics']:,} topics "
+        f"Data: {ing['source']}: {ing['interactions']:,} interactions, {ing['users']:,} users, {ing['topics']:,} "
+        "topics "
         f"(splits: {', '.join(f'{k} {v:,}' for k, v in sorted(ing['splits'].items()))}).",
         "",
         "## Embeddings (StarSpace on Ray Train)",
         "",
-        f"{tr['workers']} workers, {tr['epochs_run']} epochs ({'early stopped' if tr['early_stopped'] else 'all epochs'}), "
+        f"{tr['workers']} workers, {tr['epochs_run']} epochs "
+        f"({'early stopped' if tr['early_stopped'] else 'all epochs'}), "
         f"best epoch {tr['best_epoch']}, {tr['examples_per_second']:,.0f} training examples/s.",
         "",
         "![training curve](training_curve.png)",
@@ -76,15 +79,11 @@ def embedding_report_md(summary: dict[str, Any]) -> str:
         f"{idx['kind']} over {idx['users']:,} users; recall@10 against exact search {idx['recall@10_vs_exact']:.4f}.",
         "",
     ]
-    if summary.get("expansion"):
-        from reco.expansion.report import section_lines
-
-        lines += section_lines(summary["expansion"])
     return "\n".join(lines)
 
 
-def console_report(summary: dict[str, Any]) -> str:
-    """The short report the pipeline prints at the end."""
+def console_lines(summary: dict[str, Any]) -> list[str]:
+    """The embedding half of the pipeline's closing summary: data, training curve, held-out hit@10, index."""
     ing, tr, idx, ev = summary["ingest"], summary["training"], summary["index"], summary["evaluation"]
     out = [
         "",
@@ -98,7 +97,9 @@ def console_report(summary: dict[str, Any]) -> str:
     out += [f"            {h['epoch']:>5}   {h['loss']:.4f}   {h['val_hit@10']:.4f}" for h in tr["history"]]
     for role, by in ev.items():
         m, p = by["starspace"], by["popularity"]
-        out.append(f"  hit@10    {role} users ({m['targets']:,} held-out topics): StarSpace {m['hit@10']:.4f}  vs popularity {p['hit@10']:.4f}")
+        out.append(
+            f"  hit@10    {role} users ({m['targets']:,} held-out topics): StarSpace {m['hit@10']:.4f}  vs "
+            f"popularity {p['hit@10']:.4f}"
+        )
     out.append(f"  index     {idx['kind']}, recall@10 vs exact {idx['recall@10_vs_exact']:.4f}")
-    out.append(f"  artifacts {summary['run_dir']}/ (manifest.json lists them); report: {summary['run_dir']}/reports/embeddings.md")
-    return "\n".join(out)
+    return out

@@ -103,12 +103,16 @@ class StarSpace(nn.Module):
         return F.normalize(self.topics.weight, dim=-1)
 
     @torch.no_grad()
-    def user_vectors(self, input_ids: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    def user_vectors(
+        self, input_ids: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Unit-norm user vectors; a user with no topics gets the zero vector."""
         return F.normalize(self.pool(input_ids, offsets, weights), dim=-1)
 
 
-def hinge_loss(pos: torch.Tensor, neg: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor, margin: float) -> torch.Tensor:
+def hinge_loss(
+    pos: torch.Tensor, neg: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor, margin: float
+) -> torch.Tensor:
     """StarSpace's margin ranking loss, summed over negatives, averaged over examples.
 
     A sampled negative that equals the example's target is not a negative and is masked out.
@@ -118,7 +122,9 @@ def hinge_loss(pos: torch.Tensor, neg: torch.Tensor, targets: torch.Tensor, nega
     return viol.sum(1).mean()
 
 
-def softmax_loss(pos: torch.Tensor, neg: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor, temperature: float) -> torch.Tensor:
+def softmax_loss(
+    pos: torch.Tensor, neg: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor, temperature: float
+) -> torch.Tensor:
     """Sampled softmax: the target against the shared negatives, cosines over a temperature."""
     neg = neg.masked_fill(targets[:, None] == negatives[None, :], float("-inf"))
     logits = torch.cat([pos[:, None], neg], dim=1) / temperature

@@ -65,8 +65,8 @@ def fit_classifier(seeds: np.ndarray, background: np.ndarray, cfg: ClassifierCon
     """Fit one list's MLP on seed vectors (positives) against background vectors (negatives).
 
     Plain numpy, forward and backward written out: a step is a few small products, and torch's
-    per-step framework overhead (about 1.2 ms of autograd and optimizer dispatch) was 40 of the
-    48 ms of a served expansion; the same steps here take about 0.1 ms.
+    per-step autograd and optimizer dispatch costs about ten times the step itself, most of a
+    served expansion (docs/expansion.md).
     """
     rng = np.random.default_rng([cfg.seed, seed, 0xC1A])
     p_tr, p_va = _split(len(seeds), cfg.validation_share, rng)
@@ -74,15 +74,24 @@ def fit_classifier(seeds: np.ndarray, background: np.ndarray, cfg: ClassifierCon
     init_seed = int(rng.integers(2**31))
     train = _data(seeds[p_tr], background[n_tr])
     if len(p_va) and len(n_va):
-        steps, best_step, val, params = _train(_init(seeds.shape[1], cfg.hidden, init_seed), train, cfg, cfg.max_epochs,
-                                               _data(seeds[p_va], background[n_va]))
+        steps, best_step, val, params = _train(
+            _init(seeds.shape[1], cfg.hidden, init_seed),
+            train,
+            cfg,
+            cfg.max_epochs,
+            _data(seeds[p_va], background[n_va]),
+        )
     else:  # a list too small to hold any seed out: the fixed step budget
         steps, best_step, val, params = _train(_init(seeds.shape[1], cfg.hidden, init_seed), train, cfg, cfg.max_epochs)
     if cfg.refit and len(p_va):
         # The held-out seeds chose how long to train; now train that long on the whole list.
-        _, _, _, params = _train(_init(seeds.shape[1], cfg.hidden, init_seed), _data(seeds, background), cfg, max(best_step, 1))
+        _, _, _, params = _train(
+            _init(seeds.shape[1], cfg.hidden, init_seed), _data(seeds, background), cfg, max(best_step, 1)
+        )
     w1, b1, w2, b2 = params
-    return MLPWeights(w1.astype(np.float32), b1.astype(np.float32), w2.astype(np.float32), float(b2[0]), steps, best_step, val)
+    return MLPWeights(
+        w1.astype(np.float32), b1.astype(np.float32), w2.astype(np.float32), float(b2[0]), steps, best_step, val
+    )
 
 
 Params = list[np.ndarray]  # float32: w1 (dim, hidden), b1 (hidden,), w2 (hidden,), b2 (1,)
@@ -98,8 +107,12 @@ def _data(pos: np.ndarray, neg: np.ndarray) -> Data:
 def _init(dim: int, hidden: int, seed: int) -> Params:
     """He-scaled first layer, 1/sqrt(hidden) output layer, zero biases."""
     g = np.random.default_rng(seed)
-    params = [g.standard_normal((dim, hidden)) * (2.0 / dim) ** 0.5, np.zeros(hidden),
-              g.standard_normal(hidden) * (1.0 / hidden) ** 0.5, np.zeros(1)]
+    params = [
+        g.standard_normal((dim, hidden)) * (2.0 / dim) ** 0.5,
+        np.zeros(hidden),
+        g.standard_normal(hidden) * (1.0 / hidden) ** 0.5,
+        np.zeros(1),
+    ]
     return [p.astype(np.float32) for p in params]
 
 
@@ -115,19 +128,24 @@ def _gradients(params: Params, data: Data) -> Params:
     pre = x @ w1 + b1
     h = np.maximum(pre, 0.0)
     z = h @ w2 + b2[0]
-    dz = w * (np.float32(0.5) * (np.float32(1.0) + np.tanh(np.float32(0.5) * z)) - y)  # d loss / d logit; tanh form of the sigmoid never overflows
+    dz = w * (
+        np.float32(0.5) * (np.float32(1.0) + np.tanh(np.float32(0.5) * z)) - y
+    )  # d loss / d logit; tanh form of the sigmoid never overflows
     dpre = np.outer(dz, w2) * (pre > 0.0)
     return [x.T @ dpre, dpre.sum(axis=0), h.T @ dz, np.array([dz.sum()])]
 
 
-def _train(params: Params, data: Data, cfg: ClassifierConfig, steps: int,
-           val_data: Data | None = None) -> tuple[int, int, float, Params]:
+def _train(
+    params: Params, data: Data, cfg: ClassifierConfig, steps: int, val_data: Data | None = None
+) -> tuple[int, int, float, Params]:
     """Full-batch Adam with L2 weight decay (torch.optim.Adam's rule); with validation data,
     stop after ``patience`` steps without a better held-out loss. Returns (steps run, best
     step, best loss, best weights)."""
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     shapes = [p.shape for p in params]
-    flat = np.concatenate([p.ravel() for p in params])  # one buffer: Adam is a few array ops a step, not a few per layer
+    flat = np.concatenate(
+        [p.ravel() for p in params]
+    )  # one buffer: Adam is a few array ops a step, not a few per layer
     params = _views(flat, shapes)
     m = np.zeros_like(flat)
     v = np.zeros_like(flat)
@@ -159,7 +177,7 @@ def _views(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> Params:
     out, start = [], 0
     for shape in shapes:
         size = int(np.prod(shape))
-        out.append(flat[start:start + size].reshape(shape))
+        out.append(flat[start : start + size].reshape(shape))
         start += size
     return out
 
@@ -187,7 +205,7 @@ class StackedClassifiers:
     out_exp: np.ndarray  # (L,) exponent from the layer-2 grid to logits
 
     @classmethod
-    def from_weights(cls, weights: list[MLPWeights]) -> "StackedClassifiers":
+    def from_weights(cls, weights: list[MLPWeights]) -> StackedClassifiers:
         n_lists, hidden = len(weights), len(weights[0].b1)
         w1 = np.concatenate([w.w1 for w in weights], axis=1).astype(np.float64)
         b1 = np.concatenate([w.b1 for w in weights]).astype(np.float64)
@@ -217,5 +235,5 @@ class StackedClassifiers:
         return {f"clf_{k}": getattr(self, k) for k in ("w1", "b1", "shift1", "w2", "b2", "out_exp")}
 
     @classmethod
-    def from_arrays(cls, a: dict[str, np.ndarray]) -> "StackedClassifiers":
+    def from_arrays(cls, a: dict[str, np.ndarray]) -> StackedClassifiers:
         return cls(*(np.asarray(a[f"clf_{k}"]) for k in ("w1", "b1", "shift1", "w2", "b2", "out_exp")))

@@ -35,8 +35,8 @@ def blend(density_top: np.ndarray, classifier_top: np.ndarray, k: int, share: fl
     """(user ids, source codes 0 both / 1 density / 2 classifier) of the blended top-k.
 
     ``density_top`` / ``classifier_top`` (distinct ids, best first) may be longer than k (see
-    ``top_depth``). Array operations only: a served expansion blends two 2,000-long lists, which
-    took 6 ms as Python dictionaries and loops.
+    ``top_depth``). Array operations only: a served expansion blends two 2,000-long lists, a
+    cost Python dictionaries and loops would add to every request.
     """
     d = np.asarray(density_top, np.int64)
     c = np.asarray(classifier_top, np.int64)
@@ -66,7 +66,7 @@ def interleave(d_only: np.ndarray, c_only: np.ndarray, n: int, share: float) -> 
     src[:t] = np.where(head, 1, 2)
     if t < n:  # one list ran out: the other fills the rest, in its own order
         from_density = n_d < len(d_only)
-        tail = d_only[n_d:n_d + n - t] if from_density else c_only[n_c:n_c + n - t]
+        tail = d_only[n_d : n_d + n - t] if from_density else c_only[n_c : n_c + n - t]
         ids[t:], src[t:] = tail, 1 if from_density else 2
     return ids, src
 

@@ -1,7 +1,7 @@
 """The ``expansion`` config section: seed lists, the two list representations, the blend,
 the scoring job and the evaluation protocol.
 
-Defaults are the values the validation split chose (README, "Audience expansion"); every one
+Defaults are the values the validation split chose (docs/expansion.md); every one
 of them can be overridden with ``--set expansion.<part>.<key>=value``.
 """
 
@@ -23,7 +23,7 @@ class SizeBuckets(StrictModel):
     medium_up_to: int = Field(200, ge=2)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "SizeBuckets":
+    def _ordered(self) -> SizeBuckets:
         if self.medium_up_to < self.small_below:
             raise ValueError("medium_up_to must be at least small_below")
         return self
@@ -37,13 +37,19 @@ class SizeBuckets(StrictModel):
 class DensityConfig(StrictModel):
     """LSH region density (reco.expansion.region_density)."""
 
-    planes: int = Field(0, ge=0, le=14, description="Hyperplanes per repetition (2^planes regions); 0 picks log2(users / region_users).")
+    planes: int = Field(
+        0, ge=0, le=14, description="Hyperplanes per repetition (2^planes regions); 0 picks log2(users / region_users)."
+    )
     region_users: int = Field(16, ge=2, description="Mean users per region that planes=0 aims at.")
     repetitions: int = Field(64, ge=1, description="Independent partitions; a user's score is the mean over them.")
-    alpha: float | None = Field(None, ge=0, description="Smoothing numerator; None: beta times the list's seed share of all users.")
+    alpha: float | None = Field(
+        None, ge=0, description="Smoothing numerator; None: beta times the list's seed share of all users."
+    )
     beta: float = Field(10.0, gt=0, description="Smoothing denominator (pseudo-users per region).")
     min_region_users: int = Field(3, ge=1, description="Regions with fewer users are dropped (they score the prior).")
-    center: bool = Field(True, description="Hyperplanes through the mean user instead of the origin (balanced regions).")
+    center: bool = Field(
+        True, description="Hyperplanes through the mean user instead of the origin (balanced regions)."
+    )
     seed: int = 0
 
 
@@ -54,7 +60,9 @@ class ClassifierConfig(StrictModel):
     background_ratio: float = Field(10.0, gt=0, description="Background users sampled per seed.")
     min_background: int = Field(1000, ge=1)
     max_background: int = Field(5000, ge=1)
-    validation_share: float = Field(0.2, gt=0, lt=1, description="Share of the list (and background) held out for early stopping.")
+    validation_share: float = Field(
+        0.2, gt=0, lt=1, description="Share of the list (and background) held out for early stopping."
+    )
     max_epochs: int = Field(200, ge=1, description="Full-batch Adam steps at most.")
     patience: int = Field(40, ge=1)
     refit: bool = Field(True, description="Retrain on the whole list for the number of steps early stopping chose.")
@@ -86,7 +94,9 @@ class BlendShares(StrictModel):
 
 class BlendConfig(StrictModel):
     density_share: BlendShares = BlendShares()
-    depth: float = Field(2.0, ge=1.0, description="Length of each method's top list, in audiences, searched for users in both.")
+    depth: float = Field(
+        2.0, ge=1.0, description="Length of each method's top list, in audiences, searched for users in both."
+    )
 
 
 class JobConfig(StrictModel):
@@ -103,12 +113,26 @@ class ProtocolConfig(StrictModel):
     holdout_share: float = Field(0.2, ge=0.1, le=0.3, description="Share of each list held out (10 to 30 percent).")
     splits: int = Field(3, ge=1, description="Random splits averaged.")
     audience_share: float = Field(0.1, gt=0, le=1, description="The largest K is this share of all users.")
-    methods: list[Literal["blend", "density", "voting", "classifier", "centroid", "logreg", "most_active", "random"]] = Field(
-        default_factory=lambda: ["blend", "density", "voting", "classifier", "centroid", "logreg", "most_active", "random"])
+    methods: list[
+        Literal["blend", "density", "voting", "classifier", "centroid", "logreg", "most_active", "random"]
+    ] = Field(
+        default_factory=lambda: [
+            "blend",
+            "density",
+            "voting",
+            "classifier",
+            "centroid",
+            "logreg",
+            "most_active",
+            "random",
+        ]
+    )
     actors: int = Field(2, ge=1, description="Ray Data actors sharing the (list, split) pairs in ray_jobs.evaluate.")
     cpus_per_actor: float = Field(0.5, gt=0)
     stage: Literal["test", "validation"] = Field(
-        "test", description="validation: hold the test seeds out entirely and score seeds carved from the rest (tuning).")
+        "test",
+        description="validation: hold the test seeds out entirely and score seeds carved from the rest (tuning).",
+    )
     seed: int = 0
 
 
@@ -122,14 +146,25 @@ class SyntheticListsConfig(StrictModel):
 
 
 class ExpansionConfig(StrictModel):
-    seed_lists: str | None = Field(None, description="Parquet or JSON lines of (seed_list_id, user_id raw); None: from a synthetic run's truth, else skip.")
+    seed_lists: str | None = Field(
+        None,
+        description="Parquet or JSON lines of (seed_list_id, user_id raw); "
+        "None: from a synthetic run's truth, else skip.",
+    )
     min_seeds: int = Field(5, ge=1, description="Lists with fewer known seeds are rejected (the others go on).")
     audience_size: int = Field(1000, ge=1, description="Users returned per list by the expand job.")
-    user_vectors: str = Field("embedding", description="Whose user vectors the methods read: 'embedding' (the spine's pooled "
-                              "vector) or a vector retriever saved in the run (multi_interest, sequence_tower, two_tower, mf); "
-                              "a user with several vectors scores the max over them.")
-    max_vectors: int = Field(10, ge=1, description="A user's most important vectors kept at most (multi-interest users hold "
-                             "up to ~100 clusters; Last.fm validation: 10 beat 3 and 1).")
+    user_vectors: str = Field(
+        "embedding",
+        description="Whose user vectors the methods read: 'embedding' (the spine's pooled "
+        "vector) or a vector retriever saved in the run (multi_interest, sequence_tower, two_tower, mf); "
+        "a user with several vectors scores the max over them.",
+    )
+    max_vectors: int = Field(
+        10,
+        ge=1,
+        description="A user's most important vectors kept at most (multi-interest users hold "
+        "up to ~100 clusters; Last.fm validation: 10 beat 3 and 1).",
+    )
     buckets: SizeBuckets = SizeBuckets()
     density: DensityConfig = DensityConfig()
     classifier: ClassifierConfig = ClassifierConfig()

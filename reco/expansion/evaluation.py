@@ -13,12 +13,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from reco import artifacts
 from reco.expansion.config import ExpansionConfig
 from reco.expansion.protocol import EvalList, UserSpace, evaluate_split
-
 from reco.expansion.user_vectors import VectorSets, read_user_vectors
 from reco.run_dir import RunDir
-from reco import artifacts
 
 
 def has_seed_lists(run: RunDir) -> bool:

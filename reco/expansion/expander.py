@@ -12,7 +12,7 @@ than the batch job's), the price of training it inside the request.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import faiss
@@ -20,19 +20,26 @@ import numpy as np
 import pyarrow as pa
 from threadpoolctl import ThreadpoolController
 
+from reco import artifacts
+from reco.embedding.index import from_bytes
 from reco.errors import DataError
 from reco.expansion import baselines
 from reco.expansion.affinity_classifier import background_size, fit_classifier, mlp_scores, sample_background
 from reco.expansion.blend import SOURCES, blend, density_share, position_scores, top_depth
 from reco.expansion.config import ExpansionConfig
-from reco.expansion.region_density import Hyperplanes, density_table, region_counts, repetition_major, score_flat, smoothing, voting_table
+from reco.expansion.region_density import (
+    Hyperplanes,
+    density_table,
+    region_counts,
+    repetition_major,
+    score_flat,
+    smoothing,
+    voting_table,
+)
 from reco.expansion.topk import top_k
 from reco.expansion.user_vectors import POOLED, VectorSets, read_user_vectors
-from reco.embedding.index import from_bytes
+from reco.registry import Registry
 from reco.run_dir import RunDir
-from reco import artifacts
-
-METHODS = ("blend", "density", "voting", "classifier", "centroid", "logreg", "most_active", "random")
 
 
 @dataclass(frozen=True)
@@ -46,8 +53,15 @@ class Expansion:
 
     def to_table(self, seed_list_id: str = "") -> pa.Table:
         n = len(self.user_ids)
-        return pa.table({"seed_list_id": [seed_list_id] * n, "user_id": pa.array(self.user_ids, pa.string()),
-                         "score": self.scores, "rank": np.arange(1, n + 1, dtype=np.int64), "source": self.sources})
+        return pa.table(
+            {
+                "seed_list_id": [seed_list_id] * n,
+                "user_id": pa.array(self.user_ids, pa.string()),
+                "score": self.scores,
+                "rank": np.arange(1, n + 1, dtype=np.int64),
+                "source": self.sources,
+            }
+        )
 
 
 class AudienceExpander:
@@ -61,7 +75,12 @@ class AudienceExpander:
         self.sets = VectorSets.from_table(users, self.cfg.max_vectors)
         self.slots = np.ascontiguousarray(self.sets.flat(), dtype=np.float32)  # (users * m, d), padding masked
         vocab = run.read_table(artifacts.USER_VOCAB, columns=["user_id", "raw_id", "count"])
-        by_dense = dict(zip(vocab.column("user_id").to_numpy().tolist(), zip(vocab.column("raw_id").to_pylist(), vocab.column("count").to_numpy().tolist())))
+        by_dense = dict(
+            zip(
+                vocab.column("user_id").to_numpy().tolist(),
+                zip(vocab.column("raw_id").to_pylist(), vocab.column("count").to_numpy().tolist()),
+            )
+        )
         self.raw_ids = np.asarray([by_dense[int(u)][0] for u in dense], dtype=object)
         self.activity = np.asarray([by_dense[int(u)][1] for u in dense], dtype=np.float64)
         self.position = {r: i for i, r in enumerate(self.raw_ids.tolist())}
@@ -71,9 +90,14 @@ class AudienceExpander:
         self.rep_regions = repetition_major(self.codes, self.lsh.n_regions)  # (repetitions, slots) into a flat table
         self.region_users = region_counts(self.codes[self.sets.mask.ravel()], self.lsh.n_regions)
         r = self.cfg.request
-        self.request_classifier = self.cfg.classifier.model_copy(update={
-            "max_epochs": r.max_steps, "max_background": r.max_background, "refit": r.refit,
-            "min_background": min(self.cfg.classifier.min_background, r.max_background)})
+        self.request_classifier = self.cfg.classifier.model_copy(
+            update={
+                "max_epochs": r.max_steps,
+                "max_background": r.max_background,
+                "refit": r.refit,
+                "min_background": min(self.cfg.classifier.min_background, r.max_background),
+            }
+        )
         self.all_positions = np.arange(len(dense))
         self.index, self.index_positions = self._index(run, dense)
         self._blas = ThreadpoolController()
@@ -105,42 +129,49 @@ class AudienceExpander:
             raise DataError("the seed list is empty (no user ids)")
         distinct = list(dict.fromkeys(given))
         known = np.asarray(sorted({self.position[s] for s in distinct if s in self.position}), dtype=np.int64)
-        stats = {"given": len(given), "duplicates": len(given) - len(distinct), "unknown": len(distinct) - len(known), "seeds": len(known)}
+        stats = {
+            "given": len(given),
+            "duplicates": len(given) - len(distinct),
+            "unknown": len(distinct) - len(known),
+            "seeds": len(known),
+        }
         if len(known) < self.cfg.min_seeds:
-            raise DataError(f"the seed list has {len(known)} known seed(s) ({stats['unknown']} unknown id(s) of {len(distinct)}), "
-                            f"fewer than expansion.min_seeds={self.cfg.min_seeds}")
+            raise DataError(
+                f"the seed list has {len(known)} known seed(s) ({stats['unknown']} unknown id(s) of {len(distinct)}), "
+                f"fewer than expansion.min_seeds={self.cfg.min_seeds}"
+            )
         return known, stats
 
     def scores(self, seeds: np.ndarray, method: str, rng: np.random.Generator, k: int | None = None) -> np.ndarray:
         """A score per user (seeds at -inf) for one single method (``k``: the audience size, for centroid's search)."""
-        if method in ("density", "voting"):
-            seed_codes = self.codes.reshape(self.n_users, self.sets.per_user, -1)[seeds][self.sets.mask[seeds]]
-            if method == "density":
-                alpha, beta = smoothing(self.cfg.density, len(seed_codes), int(self.region_users[0].sum()))
-                table = density_table(seed_codes, self.region_users, alpha, beta, self.cfg.density.min_region_users)
-            else:
-                table = voting_table(seed_codes, self.region_users, self.cfg.density.min_region_users)
-            s = self.sets.best(score_flat(self.rep_regions, table))
-        elif method in ("classifier", "logreg"):
-            bg = sample_background(self.all_positions, seeds, background_size(len(seeds), self.request_classifier), rng)
-            pos, neg = self.sets.valid(seeds), self.sets.valid(bg)
-            if method == "classifier":
-                s = self.sets.best(mlp_scores(fit_classifier(pos, neg, self.request_classifier), self.slots).astype(np.float64))
-            else:
-                s = self.sets.best(baselines.logreg_scores(*baselines.fit_logreg(pos, neg), self.slots))
-        elif method == "centroid":
-            s = self._centroid(seeds, k or self.cfg.audience_size)
-        elif method == "most_active":
-            s = baselines.most_active_scores(self.activity).copy()
-        elif method == "random":
-            s = baselines.random_scores(self.n_users, rng)
-        else:
-            raise DataError(f"unknown expansion method {method!r}; expected one of {', '.join(METHODS)}")
+        s = SCORERS.get(method)(self, seeds, rng, k or self.cfg.audience_size)
         s[seeds] = -np.inf
         return s
 
+    def _region_scores(self, seeds: np.ndarray, voting: bool) -> np.ndarray:
+        """LSH region density (or plain seed counts, ``voting``): a bincount of the seeds' regions and a gather."""
+        seed_codes = self.codes.reshape(self.n_users, self.sets.per_user, -1)[seeds][self.sets.mask[seeds]]
+        if voting:
+            table = voting_table(seed_codes, self.region_users, self.cfg.density.min_region_users)
+        else:
+            alpha, beta = smoothing(self.cfg.density, len(seed_codes), int(self.region_users[0].sum()))
+            table = density_table(seed_codes, self.region_users, alpha, beta, self.cfg.density.min_region_users)
+        return self.sets.best(score_flat(self.rep_regions, table))
+
+    def _classifier_scores(self, seeds: np.ndarray, rng: np.random.Generator, linear: bool) -> np.ndarray:
+        """The per-list MLP on the request's budget (or logistic regression, ``linear``), seeds against a background."""
+        bg = sample_background(self.all_positions, seeds, background_size(len(seeds), self.request_classifier), rng)
+        pos, neg = self.sets.valid(seeds), self.sets.valid(bg)
+        if linear:
+            return self.sets.best(baselines.logreg_scores(*baselines.fit_logreg(pos, neg), self.slots))
+        return self.sets.best(
+            mlp_scores(fit_classifier(pos, neg, self.request_classifier), self.slots).astype(np.float64)
+        )
+
     def _centroid(self, seeds: np.ndarray, k: int) -> np.ndarray:
-        slots, sims = baselines.centroid_neighbours(self.index, self.sets.valid(seeds), (k + len(seeds)) * self.sets.per_user)
+        slots, sims = baselines.centroid_neighbours(
+            self.index, self.sets.valid(seeds), (k + len(seeds)) * self.sets.per_user
+        )
         s = np.full(self.n_users, -np.inf)
         np.maximum.at(s, self.index_positions[slots], sims)  # a user's best vector
         return s
@@ -156,6 +187,8 @@ class AudienceExpander:
 
     def _expand(self, seed_ids: Sequence[str], k: int | None, method: str, seed: int) -> Expansion:
         t0 = time.perf_counter()
+        if method not in METHODS:
+            raise DataError(f"unknown expansion method {method!r}; expected one of {list(METHODS)}")
         k = int(k or self.cfg.audience_size)
         if k < 1:
             raise DataError(f"audience size must be at least 1, got {k}")
@@ -174,3 +207,18 @@ class AudienceExpander:
             scores, sources = s[top], [method] * len(top)
         stats["ms"] = round((time.perf_counter() - t0) * 1000, 2)
         return Expansion(self.raw_ids[top].tolist(), np.asarray(scores, np.float64), sources, stats)
+
+
+ScoreFn = Callable[[AudienceExpander, np.ndarray, np.random.Generator, int], np.ndarray]
+
+# Every single method by name (``method`` of a request): a score per user from the seeds' positions.
+# ``blend`` combines density and the classifier (AudienceExpander._expand).
+SCORERS: Registry[ScoreFn] = Registry("expansion method", error=DataError)
+SCORERS.add("density", lambda ex, seeds, rng, k: ex._region_scores(seeds, voting=False))
+SCORERS.add("voting", lambda ex, seeds, rng, k: ex._region_scores(seeds, voting=True))
+SCORERS.add("classifier", lambda ex, seeds, rng, k: ex._classifier_scores(seeds, rng, linear=False))
+SCORERS.add("centroid", lambda ex, seeds, rng, k: ex._centroid(seeds, k))
+SCORERS.add("logreg", lambda ex, seeds, rng, k: ex._classifier_scores(seeds, rng, linear=True))
+SCORERS.add("most_active", lambda ex, seeds, rng, k: baselines.most_active_scores(ex.activity).copy())
+SCORERS.add("random", lambda ex, seeds, rng, k: baselines.random_scores(ex.n_users, rng))
+METHODS = ("blend", *SCORERS)

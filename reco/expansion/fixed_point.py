@@ -47,7 +47,9 @@ def check_exact(*bounds: float) -> None:
     """Fail loudly if a product could leave the exact range (weights far too large)."""
     worst = max(bounds) if bounds else 0.0
     if worst >= _EXACT_LIMIT:
-        raise DataError(f"fixed-point scoring would overflow (bound {worst:.3g} >= 2^52); the model weights are out of range")
+        raise DataError(
+            f"fixed-point scoring would overflow (bound {worst:.3g} >= 2^52); the model weights are out of range"
+        )
 
 
 def exact_matmul(x_int: np.ndarray, w_int: np.ndarray) -> np.ndarray:

@@ -21,6 +21,10 @@ import pyarrow as pa
 
 from reco.expansion.config import BUCKETS, SizeBuckets, SyntheticListsConfig
 
+# data format -> (list id prefix, minimum interaction weight that makes a member): the signal that
+# defines a list on each real data set (MovieLens: rated the movie 4 or more; Last.fm: listens to the artist)
+TOPIC_LISTS: dict[str, tuple[str, float | None]] = {"movielens": ("movie:", 4.0), "lastfm": ("artist:", None)}
+
 
 @dataclass(frozen=True)
 class ListDefinitions:
@@ -36,8 +40,15 @@ def spread(values: np.ndarray, n: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, len(values) - 1, n)).astype(np.int64))
 
 
-def topic_audiences(raw: pa.Table, buckets: SizeBuckets, per_bucket: int, min_size: int, prefix: str,
-                    min_weight: float | None = None, max_size: int | None = None) -> ListDefinitions:
+def topic_audiences(
+    raw: pa.Table,
+    buckets: SizeBuckets,
+    per_bucket: int,
+    min_size: int,
+    prefix: str,
+    min_weight: float | None = None,
+    max_size: int | None = None,
+) -> ListDefinitions:
     """Lists "users who engaged with topic t (weight >= min_weight)", ``per_bucket`` per size bucket.
 
     ``raw`` has string columns user and topic and a weight (reco.data.formats.RAW_SCHEMA).
@@ -58,7 +69,7 @@ def topic_audiences(raw: pa.Table, buckets: SizeBuckets, per_bucket: int, min_si
         for pos in spread(part["size"].to_numpy(), per_bucket):
             topic = part.loc[pos, "topic"]
             chosen[f"{prefix}{topic}"] = np.asarray(sorted(members[topic]), dtype=object)
-    return ListDefinitions(chosen, exclude_topics=[k[len(prefix):] for k in chosen])
+    return ListDefinitions(chosen, exclude_topics=[k[len(prefix) :] for k in chosen])
 
 
 def community_audiences(truth: pa.Table, buckets: SizeBuckets, cfg: SyntheticListsConfig) -> ListDefinitions:

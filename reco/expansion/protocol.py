@@ -1,4 +1,4 @@
-"""The evaluation protocol (shared/DESIGN.md): held-out seeds, every method, by size bucket.
+"""The evaluation protocol (docs/protocols.md): held-out seeds, every method, by size bucket.
 
 For each list and each of ``splits`` random splits: hold out ``holdout_share`` of the list (H)
 and draw as many random non-members (N); expand from the rest (T) with every method over all
@@ -34,7 +34,14 @@ from reco.expansion.baselines import centroid_scores, fit_logreg, logreg_scores,
 from reco.expansion.blend import blend, top_depth
 from reco.expansion.config import BUCKETS, ExpansionConfig
 from reco.expansion.list_models import list_seed
-from reco.expansion.region_density import Hyperplanes, density_table, region_counts, score_users, smoothing, voting_table
+from reco.expansion.region_density import (
+    Hyperplanes,
+    density_table,
+    region_counts,
+    score_users,
+    smoothing,
+    voting_table,
+)
 from reco.expansion.topk import top_k
 from reco.expansion.user_vectors import VectorSets
 
@@ -68,7 +75,7 @@ class UserSpace:
         return self.sets.n
 
     @classmethod
-    def build(cls, vectors: VectorSets | np.ndarray, activity: np.ndarray, cfg: ExpansionConfig) -> "UserSpace":
+    def build(cls, vectors: VectorSets | np.ndarray, activity: np.ndarray, cfg: ExpansionConfig) -> UserSpace:
         sets = VectorSets.of(vectors)
         flat = np.ascontiguousarray(sets.flat(), dtype=np.float32)
         valid = sets.valid()
@@ -76,7 +83,9 @@ class UserSpace:
         codes = lsh.codes(flat)
         index = faiss.IndexFlatIP(sets.dim)
         index.add(flat)
-        return cls(sets, np.asarray(activity), lsh, codes, region_counts(codes[sets.mask.ravel()], lsh.n_regions), index)
+        return cls(
+            sets, np.asarray(activity), lsh, codes, region_counts(codes[sets.mask.ravel()], lsh.n_regions), index
+        )
 
     def seed_codes(self, seeds: np.ndarray) -> np.ndarray:
         """The regions of the seeds' real vectors (one row per vector)."""
@@ -84,8 +93,9 @@ class UserSpace:
         return self.codes.reshape(self.n, m, -1)[seeds][self.sets.mask[seeds]]
 
 
-def method_scores(space: UserSpace, seeds: np.ndarray, methods: list[str], cfg: ExpansionConfig,
-                  rng: np.random.Generator, seed: int) -> dict[str, np.ndarray]:
+def method_scores(
+    space: UserSpace, seeds: np.ndarray, methods: list[str], cfg: ExpansionConfig, rng: np.random.Generator, seed: int
+) -> dict[str, np.ndarray]:
     """A score per user for each method, expanding from ``seeds`` (positions); seeds get -inf."""
     need = set(methods) | ({"density", "classifier"} if "blend" in methods else set())
     out: dict[str, np.ndarray] = {}
@@ -96,7 +106,9 @@ def method_scores(space: UserSpace, seeds: np.ndarray, methods: list[str], cfg: 
         table = density_table(seed_codes, space.region_users, alpha, beta, cfg.density.min_region_users)
         out["density"] = sets.best(score_users(space.codes, table))
     if "voting" in need:
-        out["voting"] = sets.best(score_users(space.codes, voting_table(seed_codes, space.region_users, cfg.density.min_region_users)))
+        out["voting"] = sets.best(
+            score_users(space.codes, voting_table(seed_codes, space.region_users, cfg.density.min_region_users))
+        )
     if need & {"classifier", "logreg"}:
         bg = sample_background(np.arange(space.n), seeds, background_size(len(seeds), cfg.classifier), rng)
         if "classifier" in need:
@@ -130,7 +142,9 @@ def _ranks(scores: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def audience_figures(audience: np.ndarray, is_held: np.ndarray, truth: np.ndarray | None, k: int, name: str) -> dict[str, float]:
+def audience_figures(
+    audience: np.ndarray, is_held: np.ndarray, truth: np.ndarray | None, k: int, name: str
+) -> dict[str, float]:
     """recall@K and precision@K of the held-out seeds (and truth precision@K) for one audience."""
     hits = int(is_held[audience].sum())
     out = {f"recall@{name}": hits / max(int(is_held.sum()), 1), f"precision@{name}": hits / k}
@@ -178,8 +192,20 @@ def evaluate_split(space: UserSpace, lst: EvalList, split: int, cfg: ExpansionCo
         else:
             s = scores[method]
         figures["auc"] = float(roc_auc_score(labels, s[evaluated])) if len(negatives) else float("nan")
-        rows += [{"list": lst.list_id, "bucket": lst.bucket, "split": split, "size": len(lst.members), "seeds": len(train),
-                  "held_out": len(held), "method": method, "metric": k, "value": v} for k, v in figures.items()]
+        rows += [
+            {
+                "list": lst.list_id,
+                "bucket": lst.bucket,
+                "split": split,
+                "size": len(lst.members),
+                "seeds": len(train),
+                "held_out": len(held),
+                "method": method,
+                "metric": k,
+                "value": v,
+            }
+            for k, v in figures.items()
+        ]
     return rows
 
 
@@ -206,12 +232,16 @@ def summarize(rows: pd.DataFrame) -> dict:
         means = part.groupby(["method", "metric"])["value"].mean()
         # Standard error of recall@holdout over lists (each list's mean over its splits).
         per_list = part[part["metric"] == "recall@holdout"].groupby(["method", "list"])["value"].mean()
-        se = per_list.groupby("method").agg(lambda v: float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan"))
+        se = per_list.groupby("method").agg(
+            lambda v: float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+        )
         out[bucket] = {
             "lists": int(part["list"].nunique()),
             "mean_size": float(part.drop_duplicates("list")["size"].mean()),
-            "methods": {m: {**{k: float(v) for k, v in means[m].items()}, "recall@holdout_se": float(se.get(m, np.nan))}
-                        for m in part["method"].unique()},
+            "methods": {
+                m: {**{k: float(v) for k, v in means[m].items()}, "recall@holdout_se": float(se.get(m, np.nan))}
+                for m in part["method"].unique()
+            },
         }
     return out
 
@@ -238,8 +268,13 @@ def against_best_other(rows: pd.DataFrame, method: str = "blend", metric: str = 
         diff = part[method] - part[best]
         se = float(diff.std(ddof=1) / np.sqrt(len(diff)))
         z = float(diff.mean() / se) if se > 0 else 0.0
-        out[bucket] = {"best_other": best, "diff": round(float(diff.mean()), 4), "paired_se": round(se, 4), "z": round(z, 2),
-                       "verdict": "better" if z >= 2 else "worse" if z <= -2 else "tied"}
+        out[bucket] = {
+            "best_other": best,
+            "diff": round(float(diff.mean()), 4),
+            "paired_se": round(se, 4),
+            "z": round(z, 2),
+            "verdict": "better" if z >= 2 else "worse" if z <= -2 else "tied",
+        }
     return out
 
 

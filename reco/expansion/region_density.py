@@ -49,7 +49,9 @@ class Hyperplanes:
         return 1 << self.n_planes
 
     @classmethod
-    def draw(cls, dim: int, n_planes: int, repetitions: int, seed: int, center: np.ndarray | None = None) -> "Hyperplanes":
+    def draw(
+        cls, dim: int, n_planes: int, repetitions: int, seed: int, center: np.ndarray | None = None
+    ) -> Hyperplanes:
         rng = np.random.default_rng([seed, 0x15A])
         normals = rng.standard_normal((dim, repetitions * n_planes))
         e = column_exponents(normals)
@@ -61,7 +63,7 @@ class Hyperplanes:
         return cls(normals_int, offsets, n_planes, repetitions)
 
     @classmethod
-    def for_users(cls, dim: int, n_users: int, cfg: DensityConfig, center: np.ndarray | None) -> "Hyperplanes":
+    def for_users(cls, dim: int, n_users: int, cfg: DensityConfig, center: np.ndarray | None) -> Hyperplanes:
         return cls.draw(dim, planes_for(n_users, cfg), cfg.repetitions, cfg.seed, center if cfg.center else None)
 
     def codes(self, vectors: np.ndarray) -> np.ndarray:
@@ -72,10 +74,14 @@ class Hyperplanes:
         return (bits.astype(np.int32) * weights).sum(axis=2, dtype=np.int32)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"lsh_normals": self.normals, "lsh_offsets": self.offsets, "lsh_shape": np.array([self.n_planes, self.repetitions])}
+        return {
+            "lsh_normals": self.normals,
+            "lsh_offsets": self.offsets,
+            "lsh_shape": np.array([self.n_planes, self.repetitions]),
+        }
 
     @classmethod
-    def from_arrays(cls, a: dict[str, np.ndarray]) -> "Hyperplanes":
+    def from_arrays(cls, a: dict[str, np.ndarray]) -> Hyperplanes:
         n, m = (int(v) for v in a["lsh_shape"])
         return cls(np.asarray(a["lsh_normals"], np.float64), np.asarray(a["lsh_offsets"], np.float64), n, m)
 
@@ -126,7 +132,7 @@ def repetition_major(codes: np.ndarray, n_regions: int) -> np.ndarray:
 def score_flat(rep_regions: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Mean over repetitions of each user's region score, repetitions added in order, from
     :func:`repetition_major` indices: each repetition's gather reads one contiguous row of
-    indices (4.0 -> 2.3 ms for 20,000 users against a (B, m) gather and mean)."""
+    indices, about twice as fast as a (B, m) gather and mean, with the same sums."""
     flat = table.ravel()
     total = np.zeros(rep_regions.shape[1], dtype=np.float64)
     for row in rep_regions:

@@ -1,29 +1,56 @@
-"""The expansion evaluation as text and a plot: one table per size bucket, recall by method.
+"""The expansion evaluation as text and plots: one table per size bucket, the headline by method.
 
-The same table goes to the console (benches) and into the run's Markdown report; the plot is
-recall at the held-out size per bucket and method (matplotlib Agg, PNG bytes).
+The same table goes to the console (benches) and into the run's Markdown report. The report
+leads with its headline figure (:func:`headline_metric`): where the lists' true communities
+are known (synthetic data), the share of the audience that belongs to the list's community,
+beside random and most-active users; on real data, recall of the held-out seeds.
 """
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from reco.expansion.protocol import K_NAMES  # noqa: E402
+from reco.expansion.protocol import K_NAMES
+from reco.plots import figure_png, plt
 
 _K_LABEL = {"holdout": "|H|", "5x_holdout": "5|H|", "audience": "aud"}
+TRUTH = "truth_precision@holdout"
+RECALL = "recall@holdout"
+PLOTS = {TRUTH: "expansion_truth.png", RECALL: "expansion_recall.png"}
+BASELINES = ("random", "most_active")
+
+# What each figure means, one line each, for the report's readers.
+MEANINGS = {
+    "truthP": "share of the audience's top K users who truly belong to the list's community (known on synthetic data, "
+    "where the communities are planted); random users score about the community's share of all users",
+    "R": "recall: share of the held-out seeds found in the top K. On synthetic small and medium lists it is near zero "
+    "for every method by construction: a held-out seed is one of thousands of equally plausible community members",
+    "P": "precision: share of the top K that are held-out seeds",
+    "AUC": "chance that a held-out seed scores above a random non-member (0.5: no better than chance)",
+    "±se": "standard error of R@|H| over the bucket's lists",
+}
+
+
+def has_truth(summary: dict[str, Any]) -> bool:
+    return any(TRUTH in v for b in summary.values() for v in b["methods"].values())
+
+
+def headline_metric(summary: dict[str, Any]) -> str:
+    """The figure that shows whether expansion works on this data: community share if known, else recall."""
+    return TRUTH if has_truth(summary) else RECALL
 
 
 def columns(summary: dict[str, Any]) -> list[str]:
     """Metrics in display order: recall, precision, AUC, truth precision if any."""
     have = {m for b in summary.values() for v in b["methods"].values() for m in v}
-    cols = ["recall@holdout", "recall@holdout_se"] + [f"recall@{k}" for k in K_NAMES[1:]] + [f"precision@{k}" for k in K_NAMES] + ["auc"]
+    cols = (
+        ["recall@holdout", "recall@holdout_se"]
+        + [f"recall@{k}" for k in K_NAMES[1:]]
+        + [f"precision@{k}" for k in K_NAMES]
+        + ["auc"]
+    )
     cols += [f"truth_precision@{k}" for k in K_NAMES if f"truth_precision@{k}" in have]
     return [c for c in cols if c in have]
 
@@ -55,7 +82,10 @@ def table_lines(summary: dict[str, Any], markdown: bool = True) -> list[str]:
         for m, v in methods.items():
             cells = [f"{v[c]:.4f}" for c in cols]
             if markdown:
-                cells = [f"**{s}**" if abs(v[c] - best[c]) < 5e-5 and not c.endswith("_se") else s for s, c in zip(cells, cols)]
+                cells = [
+                    f"**{s}**" if abs(v[c] - best[c]) < 5e-5 and not c.endswith("_se") else s
+                    for s, c in zip(cells, cols)
+                ]
                 out.append(f"| {m} | " + " | ".join(cells) + " |")
             else:
                 out.append(f"  {m:<12}" + "".join(f"{s:>{_width(c)}}" for s, c in zip(cells, cols)))
@@ -63,7 +93,7 @@ def table_lines(summary: dict[str, Any], markdown: bool = True) -> list[str]:
     return out
 
 
-def recall_png(summary: dict[str, Any], metric: str = "recall@holdout", title: str = "") -> bytes:
+def metric_png(summary: dict[str, Any], metric: str = RECALL, title: str = "") -> bytes:
     """Grouped bars: ``metric`` by bucket (groups) and method (bars)."""
     buckets = list(summary)
     methods = list(next(iter(summary.values()))["methods"]) if summary else []
@@ -74,55 +104,122 @@ def recall_png(summary: dict[str, Any], metric: str = "recall@holdout", title: s
         ax.bar(np.arange(len(buckets)) + i * width - 0.4 + width / 2, vals, width, label=m)
     ax.set_xticks(np.arange(len(buckets)), [f"{b} ({summary[b]['lists']} lists)" for b in buckets])
     ax.set_ylabel(metric)
-    ax.set_title(title or f"audience expansion: {metric} by seed-list size")
+    ax.set_title(title or _TITLES.get(metric, f"audience expansion: {metric} by seed-list size"))
     ax.legend(fontsize=7, ncol=4)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)
+
+
+_TITLES = {TRUTH: "share of the audience in the list's community (top |H|)", RECALL: "recall of held-out seeds at |H|"}
+
+
+def plots(summary: dict[str, Any]) -> dict[str, bytes]:
+    """{report file name: PNG} for the figures this summary has, the headline first."""
+    metrics = [TRUTH, RECALL] if has_truth(summary) else [RECALL]
+    return {PLOTS[m]: metric_png(summary, m) for m in metrics}
+
+
+def headline_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per bucket: the headline figure of the blend (or the best method) beside random and most active."""
+    metric = headline_metric(summary)
+    out = []
+    for bucket, part in summary.items():
+        methods = part["methods"]
+        system = (
+            "blend"
+            if "blend" in methods
+            else max(
+                (m for m in methods if m not in BASELINES),
+                key=lambda m: methods[m].get(metric, float("-inf")),
+                default=None,
+            )
+        )
+        if system is None or metric not in methods[system]:
+            continue
+        base = ", ".join(
+            f"{b.replace('_', ' ')} {methods[b][metric]:.3f}" for b in BASELINES if metric in methods.get(b, {})
+        )
+        out.append(f"{bucket} lists: {system} {methods[system][metric]:.3f}" + (f" (vs {base})" if base else ""))
+    return out
+
+
+def meaning_lines(summary: dict[str, Any]) -> list[str]:
+    keys = ["truthP"] * has_truth(summary) + ["R", "P", "AUC", "±se"]
+    return [f"- **{k}**: {MEANINGS[k]}." for k in keys]
 
 
 def comparison_lines(versus: dict[str, Any]) -> list[str]:
     """One line per bucket: the blend against the best other method, paired over lists."""
-    return [f"{b:<7} blend - {v['best_other']}: {v['diff']:+.4f} ± {v['paired_se']:.4f} (paired se, z {v['z']:+.2f}): {v['verdict']}"
-            for b, v in versus.items()]
+    return [
+        f"{b:<7} blend - {v['best_other']}: {v['diff']:+.4f} ± {v['paired_se']:.4f} (paired se, z {v['z']:+.2f}): "
+        f"{v['verdict']}"
+        for b, v in versus.items()
+    ]
 
 
 def report_md(summary: dict[str, Any], meta: dict[str, Any], versus: dict[str, Any] | None = None) -> str:
-    """The Markdown section of a run's expansion evaluation."""
+    """The run's expansion report: the headline figure first, then every figure by bucket and method."""
+    metric = headline_metric(summary)
+    lead = (
+        "Does the audience belong to the list's community? Share of the top |H| users who are true members, seeds "
+        "excluded:"
+        if metric == TRUTH
+        else "Recall of the held-out seeds at K = |H|:"
+    )
     lines = [
         "# Audience expansion",
         "",
         f"{meta.get('lists', '?')} seed lists from {meta.get('source', '?')}; {meta.get('splits', '?')} random splits; "
         f"{meta.get('holdout_share', 0):.0%} of each list held out plus as many random non-members "
         f"(stage: {meta.get('stage', 'test')}). K = |H| (the held-out size), 5|H| and aud = "
-        f"{meta.get('audience_share', 0.1):.0%} of all users. "
-        "R/P: recall and precision of the held-out seeds (±se: standard error of R@|H| over the bucket's lists); "
-        "AUC of held-out seeds against the non-members"
-        + ("; truthP: share of the audience who are true community members (not seeds)." if any(
-            "truth_precision@holdout" in v for b in summary.values() for v in b["methods"].values()) else "."),
+        f"{meta.get('audience_share', 0.1):.0%} of all users.",
         "",
-        "![recall by bucket and method](expansion_recall.png)",
+        lead,
+        "",
+        *(f"- {x}" for x in headline_lines(summary)),
+        "",
+        f"![{_TITLES[metric]}]({PLOTS[metric]})",
+        "",
+        "What each figure means:",
+        "",
+        *meaning_lines(summary),
+        "",
+        "## Every figure by bucket and method",
         "",
         *table_lines(summary, markdown=True),
     ]
+    if metric == TRUTH:
+        lines += [f"![{_TITLES[RECALL]}]({PLOTS[RECALL]})", ""]
     if versus:
-        lines += ["", "Blend against the best other method of each bucket, recall at |H|, paired over the bucket's lists "
-                  "(better / worse: two paired standard errors or more):", "", *(f"- {x}" for x in comparison_lines(versus))]
+        lines += [
+            "Blend against the best other method of each bucket, recall at |H|, paired over the bucket's lists "
+            "(better / worse: two paired standard errors or more):",
+            "",
+            *(f"- {x}" for x in comparison_lines(versus)),
+        ]
     return "\n".join(lines)
 
 
 def section_lines(result: dict[str, Any]) -> list[str]:
-    """The expansion section of the run's main report (reco.embedding.report): the plot and the table."""
-    meta = result["meta"]
+    """The expansion section of the run's embeddings report: the headline and its plot; the rest in expansion.md."""
+    meta, summary = result["meta"], result["buckets"]
+    metric = headline_metric(summary)
     return [
         "## Audience expansion",
         "",
         f"{meta['lists']} seed lists from {meta['source']}, {meta['splits']} splits (stage {meta['stage']}); "
-        "details in [expansion.md](expansion.md).",
+        "every figure in [expansion.md](expansion.md).",
         "",
-        "![recall by bucket and method](expansion_recall.png)",
+        *(f"- {x}" for x in headline_lines(summary)),
         "",
-        *table_lines(result["buckets"], markdown=True),
+        f"![{_TITLES[metric]}]({PLOTS[metric]})",
+        "",
+    ]
+
+
+def console_lines(result: dict[str, Any]) -> list[str]:
+    """The pipeline's closing summary: what the headline figure is, and its value per bucket."""
+    metric = headline_metric(result["buckets"])
+    label = "in the list's community (top |H|)" if metric == TRUTH else "held-out seeds found (recall at |H|)"
+    return [f"  expansion {result['meta']['lists']} seed lists, share {label}:"] + [
+        f"            {x}" for x in headline_lines(result["buckets"])
     ]

@@ -22,9 +22,18 @@ from reco.expansion.topk import batch_top_k, exclude_seeds, merge_top_k, top_k
 from reco.expansion.user_vectors import VectorSets
 
 METHODS = ("density", "classifier")
-CANDIDATE_SCHEMA = pa.schema([("list_pos", pa.int64()), ("method", pa.int8()), ("user_id", pa.int64()), ("score", pa.float64())])
-AUDIENCE_SCHEMA = pa.schema([("list_pos", pa.int64()), ("user_id", pa.int64()), ("score", pa.float64()),
-                             ("rank", pa.int64()), ("source", pa.string())])
+CANDIDATE_SCHEMA = pa.schema(
+    [("list_pos", pa.int64()), ("method", pa.int8()), ("user_id", pa.int64()), ("score", pa.float64())]
+)
+AUDIENCE_SCHEMA = pa.schema(
+    [
+        ("list_pos", pa.int64()),
+        ("user_id", pa.int64()),
+        ("score", pa.float64()),
+        ("rank", pa.int64()),
+        ("source", pa.string()),
+    ]
+)
 
 
 class ListScorer:
@@ -79,13 +88,24 @@ def _blend_all(tops: dict[tuple[int, int], np.ndarray], shares: np.ndarray, k: i
     empty = np.empty(0, np.int64)
     for pos in sorted({p for p, _ in tops}):
         ids, src = blend(tops.get((pos, 0), empty), tops.get((pos, 1), empty), k, float(shares[pos]))
-        parts.append(pa.table([np.full(len(ids), pos, np.int64), ids, position_scores(len(ids), k),
-                               np.arange(1, len(ids) + 1, dtype=np.int64), pa.array(np.asarray(SOURCES)[src], pa.string())],
-                              schema=AUDIENCE_SCHEMA))
+        parts.append(
+            pa.table(
+                [
+                    np.full(len(ids), pos, np.int64),
+                    ids,
+                    position_scores(len(ids), k),
+                    np.arange(1, len(ids) + 1, dtype=np.int64),
+                    pa.array(np.asarray(SOURCES)[src], pa.string()),
+                ],
+                schema=AUDIENCE_SCHEMA,
+            )
+        )
     return pa.concat_tables(parts) if parts else AUDIENCE_SCHEMA.empty_table()
 
 
-def score_all_users(models: ListModels, user_ids: np.ndarray, vectors: VectorSets | np.ndarray, k: int, depth: int | None = None) -> pa.Table:
+def score_all_users(
+    models: ListModels, user_ids: np.ndarray, vectors: VectorSets | np.ndarray, k: int, depth: int | None = None
+) -> pa.Table:
     """The single-process reference: every user scored at once, a global top-``depth``, the blend of k."""
     dens, clf = ListScorer(models).scores(np.asarray(user_ids, np.int64), vectors)
     tops = {}
@@ -102,7 +122,14 @@ class AudienceBatchScorer:
     ``depth`` candidates per list and method (the blend's top-list length).
     """
 
-    def __init__(self, run_uri: str, depth: int, bundle: str = ARTIFACT, faults: dict | None = None, max_vectors: int | None = None):
+    def __init__(
+        self,
+        run_uri: str,
+        depth: int,
+        bundle: str = ARTIFACT,
+        faults: dict | None = None,
+        max_vectors: int | None = None,
+    ):
         from reco.faults import FaultConfig
         from reco.run_dir import RunDir
 
@@ -115,4 +142,6 @@ class AudienceBatchScorer:
 
         crash_once(self.faults, "expand.score", self.run_uri)  # fault-tolerance drills only (faults.crash_once)
 
-        return self.scorer.candidates(batch.column("user_id").to_numpy(), VectorSets.from_table(batch, self.max_vectors), self.k)
+        return self.scorer.candidates(
+            batch.column("user_id").to_numpy(), VectorSets.from_table(batch, self.max_vectors), self.k
+        )

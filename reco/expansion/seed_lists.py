@@ -21,7 +21,6 @@ import pyarrow.parquet as pq
 
 from reco.errors import DataError
 from reco.vocab import Vocabulary
-from reco import artifacts
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +48,15 @@ class ResolvedLists:
             "rejected": self.rejected,
             "unknown_ids": int(sum(s.unknown for s in self.accepted)),
             "duplicates_dropped": int(sum(s.duplicates for s in self.accepted)),
-            "per_list": {s.list_id: {"seeds": int(len(s.users)), "given": s.given, "unknown": s.unknown,
-                                     "duplicates": s.duplicates} for s in self.accepted},
+            "per_list": {
+                s.list_id: {
+                    "seeds": int(len(s.users)),
+                    "given": s.given,
+                    "unknown": s.unknown,
+                    "duplicates": s.duplicates,
+                }
+                for s in self.accepted
+            },
         }
 
 
@@ -64,7 +70,9 @@ def _as_string(col: pa.ChunkedArray, path: str, name: str) -> pa.Array:
     try:
         return pc.utf8_trim_whitespace(pc.cast(col, pa.string()))
     except pa.ArrowNotImplementedError:
-        raise DataError(f"seed lists {path}: column {name!r} must hold ids (strings or integers), not {col.type}") from None
+        raise DataError(
+            f"seed lists {path}: column {name!r} must hold ids (strings or integers), not {col.type}"
+        ) from None
 
 
 def read_seed_table(path: str) -> pa.Table:
@@ -89,14 +97,17 @@ def read_seed_table(path: str) -> pa.Table:
     if table.num_rows == 0:
         raise DataError(f"seed lists {path} hold no rows")
     out = pa.table({c: _as_string(table.column(c), path, c) for c in COLUMNS}, schema=SCHEMA)
-    bad = out.column("seed_list_id").null_count + (pc.sum(pc.equal(pc.utf8_length(out.column("seed_list_id")), 0)).as_py() or 0)
+    bad = out.column("seed_list_id").null_count + (
+        pc.sum(pc.equal(pc.utf8_length(out.column("seed_list_id")), 0)).as_py() or 0
+    )
     if bad:
         raise DataError(f"seed lists {path}: {bad} row(s) without a seed_list_id")
     return out
 
 
-def resolve(table: pa.Table, users: Vocabulary, min_seeds: int, source: str = "seed lists",
-            embedded: np.ndarray | None = None) -> ResolvedLists:
+def resolve(
+    table: pa.Table, users: Vocabulary, min_seeds: int, source: str = "seed lists", embedded: np.ndarray | None = None
+) -> ResolvedLists:
     """Map raw ids to dense ids per list; reject small lists (logged), fail on empty ones.
 
     ``embedded``: dense ids that have an embedding; a vocabulary id outside it counts as unknown.
@@ -119,8 +130,10 @@ def resolve(table: pa.Table, users: Vocabulary, min_seeds: int, source: str = "s
         known = np.unique(dense[ok][dense[ok] >= 0])
         unknown = len(distinct_raw) - len(np.unique(raw_np[ok & (dense >= 0)].astype(str)))
         if len(known) < min_seeds:
-            reason = (f"seed list {list_id!r}: {len(known)} known seed(s) ({unknown} unknown id(s) of {len(distinct_raw)}), "
-                      f"fewer than expansion.min_seeds={min_seeds}; skipped")
+            reason = (
+                f"seed list {list_id!r}: {len(known)} known seed(s) ({unknown} unknown id(s) of {len(distinct_raw)}), "
+                f"fewer than expansion.min_seeds={min_seeds}; skipped"
+            )
             log.warning("%s: %s", source, reason)
             out.rejected[str(list_id)] = reason
             continue
@@ -128,8 +141,10 @@ def resolve(table: pa.Table, users: Vocabulary, min_seeds: int, source: str = "s
             log.info("%s: seed list %r: %d unknown id(s) of %d ignored", source, list_id, unknown, len(distinct_raw))
         out.accepted.append(SeedList(str(list_id), known.astype(np.int64), int(rows.sum()), int(unknown), duplicates))
     if not out.accepted:
-        raise DataError(f"{source}: no seed list has at least expansion.min_seeds={min_seeds} known seeds "
-                        f"({len(out.rejected)} rejected: {next(iter(out.rejected.values()))})")
+        raise DataError(
+            f"{source}: no seed list has at least expansion.min_seeds={min_seeds} known seeds "
+            f"({len(out.rejected)} rejected: {next(iter(out.rejected.values()))})"
+        )
     return out
 
 
@@ -137,7 +152,10 @@ def lists_table(lists: list[tuple[str, np.ndarray]], users: Vocabulary) -> pa.Ta
     """(seed_list_id, user_id raw) rows for lists of dense ids (to write seed lists out)."""
     ids = [np.full(len(u), name, dtype=object) for name, u in lists]
     dense = np.concatenate([np.asarray(u, np.int64) for _, u in lists]) if lists else np.empty(0, np.int64)
-    return pa.table({
-        "seed_list_id": pa.array(np.concatenate(ids) if ids else [], pa.string()),
-        "user_id": pa.array(users.decode(dense), pa.string()),
-    }, schema=SCHEMA)
+    return pa.table(
+        {
+            "seed_list_id": pa.array(np.concatenate(ids) if ids else [], pa.string()),
+            "user_id": pa.array(users.decode(dense), pa.string()),
+        },
+        schema=SCHEMA,
+    )

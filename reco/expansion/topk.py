@@ -48,7 +48,9 @@ def batch_top_k(scores: np.ndarray, batch_ids: np.ndarray, k: int) -> tuple[np.n
     return np.concatenate(lists), np.concatenate(users).astype(np.int64), np.concatenate(vals).astype(np.float64)
 
 
-def merge_top_k(list_pos: np.ndarray, user_ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def merge_top_k(
+    list_pos: np.ndarray, user_ids: np.ndarray, scores: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Global top-k per list from the union of per-batch top-k rows; sorted by list, then rank."""
     order = np.lexsort((user_ids, -scores, list_pos))
     list_pos, user_ids, scores = list_pos[order], user_ids[order], scores[order]

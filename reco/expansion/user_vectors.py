@@ -15,15 +15,15 @@ single-vector arithmetic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from collections.abc import Collection
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
-from reco.errors import ArtifactError, ConfigError, DataError
 from reco import artifacts
+from reco.errors import ArtifactError, ConfigError, DataError
+from reco.retrieval.registry import RETRIEVERS
 
 POOLED = "embedding"
 
@@ -52,24 +52,26 @@ class VectorSets:
         return self.vectors.shape[2]
 
     @classmethod
-    def single(cls, vectors: np.ndarray) -> "VectorSets":
+    def single(cls, vectors: np.ndarray) -> VectorSets:
         """One vector per user (the pooled embedding)."""
         x = np.ascontiguousarray(vectors, dtype=np.float32)
         return cls(x[:, None, :], np.ones((len(x), 1), dtype=bool))
 
     @classmethod
-    def of(cls, x: "VectorSets | np.ndarray") -> "VectorSets":
+    def of(cls, x: VectorSets | np.ndarray) -> VectorSets:
         return x if isinstance(x, VectorSets) else cls.single(x)
 
     @classmethod
-    def from_table(cls, table: pa.Table, limit: int | None = None) -> "VectorSets":
+    def from_table(cls, table: pa.Table, limit: int | None = None) -> VectorSets:
         """From an ``embedding`` column (one vector) or a retriever's ``vectors`` / ``vector_weights``
         lists, keeping each user's first ``limit`` vectors (retrievers store the most important first)."""
         if "embedding" in table.column_names:
             col = table.column("embedding").combine_chunks()
             return cls.single(col.values.to_numpy(zero_copy_only=False).reshape(-1, col.type.list_size))
         if "vectors" not in table.column_names:
-            raise DataError(f"a user vector table needs an 'embedding' or a 'vectors' column; it has {table.column_names}")
+            raise DataError(
+                f"a user vector table needs an 'embedding' or a 'vectors' column; it has {table.column_names}"
+            )
         vecs = table.column("vectors").combine_chunks()
         counts = vecs.value_lengths().to_numpy(zero_copy_only=False).astype(np.int64)
         inner = vecs.flatten()
@@ -78,8 +80,11 @@ class VectorSets:
         return cls.ragged(counts, flat, weights > 0, limit)
 
     @classmethod
-    def ragged(cls, counts: np.ndarray, flat: np.ndarray, keep: np.ndarray | None = None, limit: int | None = None) -> "VectorSets":
-        """Padded sets from ragged rows (``counts`` per user, at most ``limit`` each); rows with ``keep`` false are masked."""
+    def ragged(
+        cls, counts: np.ndarray, flat: np.ndarray, keep: np.ndarray | None = None, limit: int | None = None
+    ) -> VectorSets:
+        """Padded sets from ragged rows (``counts`` per user, at most ``limit`` each); rows with ``keep`` false are "
+        "masked."""
         n, dim = len(counts), flat.shape[1]
         owner = np.repeat(np.arange(n), counts)
         slot = np.arange(len(flat)) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -95,7 +100,7 @@ class VectorSets:
         mask[owner, slot] = True if keep is None else keep
         return cls(vectors, mask)
 
-    def take(self, rows: np.ndarray) -> "VectorSets":
+    def take(self, rows: np.ndarray) -> VectorSets:
         return VectorSets(self.vectors[rows], self.mask[rows])
 
     def flat(self) -> np.ndarray:
@@ -134,18 +139,23 @@ def check_source(name: str, recorded: Collection[str]) -> str:
     """The artifact to read, or a one-line error: an unknown name, a retriever without vectors, one not run yet."""
     if name == POOLED:
         return artifacts.USER_EMBEDDINGS
-    from reco.retrieval.base import retriever_class
-
     try:
-        cls = retriever_class(name)
+        cls = RETRIEVERS.get(name)
     except ConfigError as e:
         raise ConfigError(f"expansion.user_vectors: {e} (or {POOLED!r}, the spine's pooled embedding)") from None
     if not cls.has_vectors:
-        raise ConfigError(f"expansion.user_vectors={name!r}: that retriever has no user vectors (popularity, item-kNN and Pixie score "
-                          f"topics directly); use {POOLED!r} or a vector retriever such as multi_interest")
+        raise ConfigError(
+            f"expansion.user_vectors={name!r}: that retriever has no user vectors (popularity, item-kNN and Pixie "
+            "score "
+            f"topics directly); use {POOLED!r} or a vector retriever such as multi_interest"
+        )
     rel = source_artifact(name)
     if rel not in recorded:
-        how = f"run python -m {cls.job} --config <the run's config> first" if cls.job else "it is saved by bench.retrieval only"
+        how = (
+            f"run python -m {cls.job} --config <the run's config> first"
+            if cls.job
+            else "it is saved by bench.retrieval only"
+        )
         raise ArtifactError(f"expansion.user_vectors={name!r} needs {rel}, which this run does not have: {how}")
     return rel
 

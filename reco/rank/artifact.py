@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from reco import artifacts
 from reco.errors import ArtifactError
 from reco.rank.calibration import Calibrator
 from reco.rank.catalog import Catalog, complete_frame
@@ -30,7 +31,6 @@ from reco.rank.features import FeatureLayout, FeaturePipeline
 from reco.rank.models import build_model
 from reco.rank.training import predict_logits
 from reco.run_dir import RunDir
-from reco import artifacts
 
 FORMAT = "reco.rank.ranker/1"
 
@@ -46,13 +46,21 @@ class Ranker:
     meta: dict[str, Any] = field(default_factory=dict)
 
     # -- scoring ---------------------------------------------------------------------------
-    def score(self, user_id: str, item_ids: list[str], context: dict[str, Any] | None = None, task: str | None = None,
-              calibrated: bool = True) -> np.ndarray:
+    def score(
+        self,
+        user_id: str,
+        item_ids: list[str],
+        context: dict[str, Any] | None = None,
+        task: str | None = None,
+        calibrated: bool = True,
+    ) -> np.ndarray:
         """Probabilities (one per candidate) that ``user_id`` clicks each item, for one task.
 
         One forward pass over all candidates; ids the model never saw get the OOV bucket."""
         if self.catalog.users is None or self.catalog.items is None:
-            raise ArtifactError(f"this ranker ({self.meta.get('data', '?')}) has no user / item catalogue: use score_frame")
+            raise ArtifactError(
+                f"this ranker ({self.meta.get('data', '?')}) has no user / item catalogue: use score_frame"
+            )
         t = self._task(task)
         user_row = self.catalog.users.lookup([user_id])
         item_rows = self.catalog.items.lookup(item_ids)
@@ -60,14 +68,20 @@ class Ranker:
         z = predict_logits(self.model, cat, dense)[:, t]
         return self.calibrators[t].probabilities(z) if calibrated else 1 / (1 + np.exp(-z.astype(np.float64)))
 
-    def score_batch(self, requests: list[tuple[str, list[str], dict[str, Any] | None]], task: str | None = None,
-                    calibrated: bool = True) -> list[np.ndarray]:
+    def score_batch(
+        self,
+        requests: list[tuple[str, list[str], dict[str, Any] | None]],
+        task: str | None = None,
+        calibrated: bool = True,
+    ) -> list[np.ndarray]:
         """:meth:`score` for many ``(user_id, item_ids, context)`` requests in ONE forward pass.
 
         Ray Serve's ``@serve.batch`` hands the ranking deployment several requests at once; their
         candidates are concatenated, scored together and split back, one array per request."""
         if self.catalog.users is None or self.catalog.items is None:
-            raise ArtifactError(f"this ranker ({self.meta.get('data', '?')}) has no user / item catalogue: use score_frame")
+            raise ArtifactError(
+                f"this ranker ({self.meta.get('data', '?')}) has no user / item catalogue: use score_frame"
+            )
         t = self._task(task)
         lengths = [len(items) for _, items, _ in requests]
         total = int(sum(lengths))
@@ -114,24 +128,33 @@ class Ranker:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes, label: str = "ranker") -> "Ranker":
+    def from_bytes(cls, data: bytes, label: str = "ranker") -> Ranker:
         try:
             blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
+        except Exception as e:
             raise ArtifactError(f"{label} is not a ranker artifact: {str(e).splitlines()[0]}") from None
         if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-            raise ArtifactError(f"{label} is not a ranker artifact (format {blob.get('format') if isinstance(blob, dict) else None!r})")
+            raise ArtifactError(
+                f"{label} is not a ranker artifact (format {blob.get('format') if isinstance(blob, dict) else None!r})"
+            )
         cfg = RankModelConfig(**blob["model_config"])
         layout = FeatureLayout.from_dict(blob["layout"])
         model = build_model(cfg, layout, len(blob["tasks"]))
         model.load_state_dict(blob["state_dict"])
         model.eval()
         pipeline = FeaturePipeline.from_dict(blob["pipeline"])
-        return cls(model, cfg, pipeline, Catalog.from_dict(pipeline, blob["catalog"]), list(blob["tasks"]),
-                   [Calibrator.from_dict(c) for c in blob["calibrators"]], dict(blob["meta"]))
+        return cls(
+            model,
+            cfg,
+            pipeline,
+            Catalog.from_dict(pipeline, blob["catalog"]),
+            list(blob["tasks"]),
+            [Calibrator.from_dict(c) for c in blob["calibrators"]],
+            dict(blob["meta"]),
+        )
 
     @classmethod
-    def load(cls, run_dir: str | RunDir, rel: str = artifacts.RANKER) -> "Ranker":
+    def load(cls, run_dir: str | RunDir, rel: str = artifacts.RANKER) -> Ranker:
         """The ranker of a run directory, checked against its manifest."""
         run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
         return cls.from_bytes(run.read_bytes(rel), f"{run.uri}/{rel}")

@@ -9,21 +9,18 @@ of them: choosing by in-sample ECE would always pick isotonic, which can overfit
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from typing import Any
 
-import matplotlib
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import expit
+from sklearn.calibration import calibration_curve
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy.optimize import minimize_scalar  # noqa: E402
-from scipy.special import expit  # noqa: E402
-from sklearn.calibration import calibration_curve  # noqa: E402
-from sklearn.isotonic import IsotonicRegression  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.metrics import brier_score_loss  # noqa: E402
+from reco.plots import figure_png, plt
 
 METHODS = ("temperature", "platt", "isotonic")
 
@@ -47,7 +44,7 @@ class Calibrator:
         return {"method": self.method, "params": self.params}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Calibrator":
+    def from_dict(cls, d: dict[str, Any]) -> Calibrator:
         return cls(d["method"], dict(d["params"]))
 
 
@@ -87,7 +84,9 @@ def brier(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(brier_score_loss(labels, np.clip(probs, 0, 1)))
 
 
-def choose_and_fit(method: str, logits: np.ndarray, labels: np.ndarray, bins: int = 15, seed: int = 0) -> tuple[Calibrator, dict[str, float]]:
+def choose_and_fit(
+    method: str, logits: np.ndarray, labels: np.ndarray, bins: int = 15, seed: int = 0
+) -> tuple[Calibrator, dict[str, float]]:
     """The configured calibrator; for ``auto`` the method with the lowest held-out ECE (see module doc).
 
     Returns the fitted calibrator and, for ``auto``, each method's cross-fitted ECE."""
@@ -107,12 +106,18 @@ def choose_and_fit(method: str, logits: np.ndarray, labels: np.ndarray, bins: in
 def calibration_report(cal: Calibrator, logits: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict[str, float]:
     """ECE and Brier before (plain sigmoid) and after calibration on some (test) rows."""
     before, after = expit(np.asarray(logits, np.float64)), cal.probabilities(logits)
-    return {"method": cal.method, "ece_before": expected_calibration_error(before, labels, bins),
-            "ece_after": expected_calibration_error(after, labels, bins), "brier_before": brier(before, labels),
-            "brier_after": brier(after, labels)}
+    return {
+        "method": cal.method,
+        "ece_before": expected_calibration_error(before, labels, bins),
+        "ece_after": expected_calibration_error(after, labels, bins),
+        "brier_before": brier(before, labels),
+        "brier_after": brier(after, labels),
+    }
 
 
-def reliability_png(curves: dict[str, tuple[np.ndarray, np.ndarray]], bins: int = 15, title: str = "Reliability") -> bytes:
+def reliability_png(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]], bins: int = 15, title: str = "Reliability"
+) -> bytes:
     """Observed positive rate against mean predicted probability per bin, one line per curve."""
     fig, ax = plt.subplots(figsize=(4.8, 4.4), dpi=110)
     ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect")
@@ -124,8 +129,4 @@ def reliability_png(curves: dict[str, tuple[np.ndarray, np.ndarray]], bins: int 
     ax.set_ylabel("observed positive rate")
     ax.set_title(title)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)

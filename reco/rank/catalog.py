@@ -38,16 +38,28 @@ class SideTable:
         A dict, not a pandas Index: serving looks up ~100 ids a request, where building an
         Index per call cost more than the model's forward pass."""
         oov, row = len(self.ids), self._row
-        return np.fromiter((row.get(x if isinstance(x, str) else str(x), oov) for x in raw_ids), np.int64, count=len(raw_ids))
+        return np.fromiter(
+            (row.get(x if isinstance(x, str) else str(x), oov) for x in raw_ids), np.int64, count=len(raw_ids)
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ids": self.ids, "cat": torch.from_numpy(self.cat), "dense": torch.from_numpy(self.dense),
-                "slot_cols": self.slot_cols.tolist(), "dense_cols": self.dense_cols.tolist()}
+        return {
+            "ids": self.ids,
+            "cat": torch.from_numpy(self.cat),
+            "dense": torch.from_numpy(self.dense),
+            "slot_cols": self.slot_cols.tolist(),
+            "dense_cols": self.dense_cols.tolist(),
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SideTable":
-        return cls(list(d["ids"]), d["cat"].numpy(), d["dense"].numpy(), np.asarray(d["slot_cols"], np.int64),
-                   np.asarray(d["dense_cols"], np.int64))
+    def from_dict(cls, d: dict[str, Any]) -> SideTable:
+        return cls(
+            list(d["ids"]),
+            d["cat"].numpy(),
+            d["dense"].numpy(),
+            np.asarray(d["slot_cols"], np.int64),
+            np.asarray(d["dense_cols"], np.int64),
+        )
 
 
 def complete_frame(pipeline: FeaturePipeline, frame: pd.DataFrame) -> pd.DataFrame:
@@ -77,7 +89,7 @@ class Catalog:
         self._no_context: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
-    def build(cls, pipeline: FeaturePipeline, users: pd.DataFrame | None, items: pd.DataFrame | None) -> "Catalog":
+    def build(cls, pipeline: FeaturePipeline, users: pd.DataFrame | None, items: pd.DataFrame | None) -> Catalog:
         spec = pipeline.spec
         u = side_table(pipeline, "user", users, spec.user_key) if users is not None and spec.user_key else None
         i = side_table(pipeline, "item", items, spec.item_key) if items is not None and spec.item_key else None
@@ -90,7 +102,9 @@ class Catalog:
         tables); the row for "no context" is encoded once and reused."""
         if context is None or (isinstance(context, dict) and not context):
             if self._no_context is None:
-                self._no_context = self.pipeline.transform(complete_frame(self.pipeline, pd.DataFrame([{}])), side="context")
+                self._no_context = self.pipeline.transform(
+                    complete_frame(self.pipeline, pd.DataFrame([{}])), side="context"
+                )
             cat, dense = self._no_context
             return np.repeat(cat, n, axis=0), np.repeat(dense, n, axis=0)
         frame = pd.DataFrame([context]) if not isinstance(context, pd.DataFrame) else context
@@ -99,13 +113,17 @@ class Catalog:
             cat, dense = np.repeat(cat, n, axis=0), np.repeat(dense, n, axis=0)
         return cat, dense
 
-    def assemble(self, user_rows: np.ndarray, item_rows: np.ndarray, context: pd.DataFrame | dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def assemble(
+        self, user_rows: np.ndarray, item_rows: np.ndarray, context: pd.DataFrame | dict | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Full encoded (cat, dense) for rows of the user and item tables, with context filled in."""
         n = max(len(user_rows), len(item_rows))
         cat, dense = self.context_rows(context, n)
         return self.fill_sides(cat, dense, user_rows, item_rows)
 
-    def fill_sides(self, cat: np.ndarray, dense: np.ndarray, user_rows: np.ndarray, item_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def fill_sides(
+        self, cat: np.ndarray, dense: np.ndarray, user_rows: np.ndarray, item_rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Encoded context rows (changed in place) with the user and item tables' columns filled in."""
         n = len(cat)
         for table, rows in ((self.users, user_rows), (self.items, item_rows)):
@@ -127,8 +145,15 @@ class Catalog:
         return np.repeat(cat, lengths, axis=0), np.repeat(dense, lengths, axis=0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"users": self.users.to_dict() if self.users else None, "items": self.items.to_dict() if self.items else None}
+        return {
+            "users": self.users.to_dict() if self.users else None,
+            "items": self.items.to_dict() if self.items else None,
+        }
 
     @classmethod
-    def from_dict(cls, pipeline: FeaturePipeline, d: dict[str, Any]) -> "Catalog":
-        return cls(pipeline, SideTable.from_dict(d["users"]) if d["users"] else None, SideTable.from_dict(d["items"]) if d["items"] else None)
+    def from_dict(cls, pipeline: FeaturePipeline, d: dict[str, Any]) -> Catalog:
+        return cls(
+            pipeline,
+            SideTable.from_dict(d["users"]) if d["users"] else None,
+            SideTable.from_dict(d["items"]) if d["items"] else None,
+        )

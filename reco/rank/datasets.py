@@ -24,15 +24,38 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from reco import artifacts
 from reco.errors import ConfigError, DataError
 from reco.rank.config import RankingConfig
 from reco.rank.features import FeatureSpec, FieldSpec, stable_hash
 from reco.run_dir import RunDir
-from reco import artifacts
 
-DEFAULT_PATHS = {"movielens": "../shared/data/ml-100k", "movielens_ncf": "../shared/data/ml-100k", "tiny_mtl": "../shared/data/tiny_mtl"}
-ML_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
-             "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western")
+DEFAULT_PATHS = {
+    "movielens": "../shared/data/ml-100k",
+    "movielens_ncf": "../shared/data/ml-100k",
+    "tiny_mtl": "../shared/data/tiny_mtl",
+}
+ML_GENRES = (
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
 
 
 @dataclass
@@ -73,8 +96,13 @@ def read_ratings(folder: str) -> pd.DataFrame:
 
 def read_users(folder: str) -> pd.DataFrame:
     """u.user: user_id, gender, age, occupation, zip3 (first three characters of the zip code)."""
-    df = pd.read_csv(_file(folder, "u.user"), sep="|", header=None, names=["user_id", "age", "gender", "occupation", "zip"],
-                     dtype={"user_id": "int64", "age": "int64", "zip": "string"})
+    df = pd.read_csv(
+        _file(folder, "u.user"),
+        sep="|",
+        header=None,
+        names=["user_id", "age", "gender", "occupation", "zip"],
+        dtype={"user_id": "int64", "age": "int64", "zip": "string"},
+    )
     df["zip3"] = df["zip"].str[:3]
     return df[["user_id", "gender", "age", "occupation", "zip3"]]
 
@@ -87,21 +115,35 @@ def read_items(folder: str) -> pd.DataFrame:
     names = np.asarray(ML_GENRES, dtype=object)
     genres = ["|".join(names[row]) for row in flags]
     year = pd.to_datetime(df["release"], format="%d-%b-%Y", errors="coerce").dt.year
-    return pd.DataFrame({"item_id": df["item_id"].astype("int64"), "genres": genres, "release_year": year.astype("float64")})
+    return pd.DataFrame(
+        {"item_id": df["item_id"].astype("int64"), "genres": genres, "release_year": year.astype("float64")}
+    )
 
 
 ML_CTR_SPEC = FeatureSpec(
     fields=(
-        FieldSpec("user_id", "cat", "user"), FieldSpec("gender", "cat", "user"), FieldSpec("age", "cat", "user"),
-        FieldSpec("occupation", "cat", "user"), FieldSpec("zip3", "cat", "user"),
-        FieldSpec("item_id", "cat", "item"), FieldSpec("genres", "multi", "item"), FieldSpec("release_year", "dense", "item"),
-        FieldSpec("weekday", "cat", "context"), FieldSpec("day", "dense", "context"),
+        FieldSpec("user_id", "cat", "user"),
+        FieldSpec("gender", "cat", "user"),
+        FieldSpec("age", "cat", "user"),
+        FieldSpec("occupation", "cat", "user"),
+        FieldSpec("zip3", "cat", "user"),
+        FieldSpec("item_id", "cat", "item"),
+        FieldSpec("genres", "multi", "item"),
+        FieldSpec("release_year", "dense", "item"),
+        FieldSpec("weekday", "cat", "context"),
+        FieldSpec("day", "dense", "context"),
     ),
-    user_key="user_id", item_key="item_id")
-ID_SPEC = FeatureSpec((FieldSpec("user_id", "cat", "user"), FieldSpec("item_id", "cat", "item")), user_key="user_id", item_key="item_id")
+    user_key="user_id",
+    item_key="item_id",
+)
+ID_SPEC = FeatureSpec(
+    (FieldSpec("user_id", "cat", "user"), FieldSpec("item_id", "cat", "item")), user_key="user_id", item_key="item_id"
+)
 
 
-def random_split(df: pd.DataFrame, val_share: float, test_share: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def random_split(
+    df: pd.DataFrame, val_share: float, test_share: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     u = np.random.default_rng(seed).random(len(df))
     test = u < test_share
     val = (u >= test_share) & (u < test_share + val_share)
@@ -120,7 +162,9 @@ def movielens_ctr(folder: str, cfg: RankingConfig) -> RankingData:
     return RankingData("ml-100k ctr", ML_CTR_SPEC, ["click"], train, val, test, "ctr", users, items)
 
 
-def sample_unseen(seen: dict[int, np.ndarray], n_items_all: np.ndarray, n: int, rng: np.random.Generator) -> dict[int, np.ndarray]:
+def sample_unseen(
+    seen: dict[int, np.ndarray], n_items_all: np.ndarray, n: int, rng: np.random.Generator
+) -> dict[int, np.ndarray]:
     """n distinct items per user drawn uniformly from the items the user never interacted with."""
     out = {}
     for user in sorted(seen):
@@ -134,7 +178,10 @@ def sample_unseen(seen: dict[int, np.ndarray], n_items_all: np.ndarray, n: int, 
 def _candidate_lists(held: pd.DataFrame, negatives: dict[int, np.ndarray]) -> pd.DataFrame:
     neg_users = np.repeat(held["user_id"].to_numpy(), [len(negatives[u]) for u in held["user_id"]])
     neg_items = np.concatenate([negatives[u] for u in held["user_id"]])
-    rows = pd.concat([held.assign(label=1.0), pd.DataFrame({"user_id": neg_users, "item_id": neg_items, "label": 0.0})], ignore_index=True)
+    rows = pd.concat(
+        [held.assign(label=1.0), pd.DataFrame({"user_id": neg_users, "item_id": neg_items, "label": 0.0})],
+        ignore_index=True,
+    )
     return rows.sort_values(["user_id", "label"], ascending=[True, False], kind="stable").reset_index(drop=True)
 
 
@@ -164,8 +211,17 @@ def movielens_leave_one_out(folder: str, cfg: RankingConfig) -> RankingData:
     train_rows = train[keep].assign(label=1.0).reset_index(drop=True)
     users = pd.DataFrame({"user_id": np.sort(ratings["user_id"].unique())})
     items = pd.DataFrame({"item_id": all_items})
-    return RankingData("ml-100k leave-one-out", ID_SPEC, ["label"], train_rows, _candidate_lists(val[keep], val_neg),
-                       _candidate_lists(test[keep], test_neg), "leave_one_out", users, items)
+    return RankingData(
+        "ml-100k leave-one-out",
+        ID_SPEC,
+        ["label"],
+        train_rows,
+        _candidate_lists(val[keep], val_neg),
+        _candidate_lists(test[keep], test_neg),
+        "leave_one_out",
+        users,
+        items,
+    )
 
 
 # -- tiny_mtl ----------------------------------------------------------------------------------
@@ -179,12 +235,20 @@ def tiny_mtl(folder: str, cfg: RankingConfig) -> RankingData:
             raise DataError(f"{os.path.join(folder, name)}: needs click, conversion and search_id columns")
     cats = [c for c in train.columns if c.startswith("categorical_")]
     nums = [c for c in train.columns if c.startswith("numerical_")]
-    spec = FeatureSpec(tuple([FieldSpec(c, "cat") for c in cats] + [FieldSpec(c, "dense") for c in nums]), group_key="search_id")
+    spec = FeatureSpec(
+        tuple([FieldSpec(c, "cat") for c in cats] + [FieldSpec(c, "dense") for c in nums]), group_key="search_id"
+    )
     val_rows = np.random.default_rng(cfg.split_seed).random(len(train)) < cfg.val_share
     for df in (train, test):
         df[["click", "conversion"]] = df[["click", "conversion"]].astype(np.float32)
-    return RankingData("tiny_mtl", spec, ["click", "conversion"], train[~val_rows].reset_index(drop=True),
-                       train[val_rows].reset_index(drop=True), test)
+    return RankingData(
+        "tiny_mtl",
+        spec,
+        ["click", "conversion"],
+        train[~val_rows].reset_index(drop=True),
+        train[val_rows].reset_index(drop=True),
+        test,
+    )
 
 
 # -- a pipeline run's interactions ---------------------------------------------------------------
@@ -196,18 +260,28 @@ def run_dir_view(run: RunDir, cfg: RankingConfig) -> RankingData:
         raise DataError(f"{run.uri}/interactions has no rows")
     users = run.read_table(artifacts.USER_VOCAB, columns=["user_id", "raw_id"]).to_pandas()
     topics = run.read_table(artifacts.TOPIC_VOCAB, columns=["topic_id", "raw_id"]).to_pandas()
-    df = pd.DataFrame({
-        "user": users["raw_id"].to_numpy()[inter["user_id"].to_numpy()],
-        "item": topics["raw_id"].to_numpy()[inter["topic_id"].to_numpy()],
-        "label": (inter["weight"].to_numpy() >= cfg.label_threshold).astype(np.float32),
-        "split": inter["split"].to_numpy(),
-    })
+    df = pd.DataFrame(
+        {
+            "user": users["raw_id"].to_numpy()[inter["user_id"].to_numpy()],
+            "item": topics["raw_id"].to_numpy()[inter["topic_id"].to_numpy()],
+            "label": (inter["weight"].to_numpy() >= cfg.label_threshold).astype(np.float32),
+            "split": inter["split"].to_numpy(),
+        }
+    )
     held = df["split"].isin(["validation", "test_target"])
     to_test = (df["split"] == "test_target") | (held & (stable_hash(df["user"]) % np.uint64(2) == 1))
     train, val, test = df[~held], df[held & ~to_test], df[to_test]
-    spec = FeatureSpec((FieldSpec("user", "cat", "user"), FieldSpec("item", "cat", "item")), user_key="user", item_key="item")
-    return RankingData(f"run {run.uri}", spec, ["label"], *(f.drop(columns="split").reset_index(drop=True) for f in (train, val, test)),
-                       users=pd.DataFrame({"user": users["raw_id"]}), items=pd.DataFrame({"item": topics["raw_id"]}))
+    spec = FeatureSpec(
+        (FieldSpec("user", "cat", "user"), FieldSpec("item", "cat", "item")), user_key="user", item_key="item"
+    )
+    return RankingData(
+        f"run {run.uri}",
+        spec,
+        ["label"],
+        *(f.drop(columns="split").reset_index(drop=True) for f in (train, val, test)),
+        users=pd.DataFrame({"user": users["raw_id"]}),
+        items=pd.DataFrame({"item": topics["raw_id"]}),
+    )
 
 
 def load_ranking_data(cfg: RankingConfig, run: RunDir | None = None) -> RankingData:
@@ -220,7 +294,9 @@ def load_ranking_data(cfg: RankingConfig, run: RunDir | None = None) -> RankingD
     elif not os.path.isdir(folder):
         raise DataError(f"input not found: {folder} (ranking.path for source {cfg.source})")
     else:
-        data = {"movielens": movielens_ctr, "movielens_ncf": movielens_leave_one_out, "tiny_mtl": tiny_mtl}[cfg.source](folder, cfg)
+        data = {"movielens": movielens_ctr, "movielens_ncf": movielens_leave_one_out, "tiny_mtl": tiny_mtl}[cfg.source](
+            folder, cfg
+        )
     if cfg.labels:
         unknown = [lab for lab in cfg.labels if lab not in data.labels]
         if unknown:
@@ -232,5 +308,7 @@ def load_ranking_data(cfg: RankingConfig, run: RunDir | None = None) -> RankingD
             raise DataError(f"{data.name}: the {name} split is empty")
     y = data.train[data.labels].to_numpy()
     if data.protocol == "ctr" and ((y.sum(axis=0) == 0).any() or (y.sum(axis=0) == len(y)).any()):
-        raise DataError(f"{data.name}: a label has one class in the training split (ranking.label_threshold={cfg.label_threshold}?)")
+        raise DataError(
+            f"{data.name}: a label has one class in the training split (ranking.label_threshold={cfg.label_threshold}?)"
+        )
     return data

@@ -24,15 +24,27 @@ from reco.rank.training import predict_logits
 ScoreMatrixFn = Callable[[np.ndarray], np.ndarray]  # catalog user rows (U,) -> scores (U, items)
 
 
-def ctr_report(logits: np.ndarray, labels: np.ndarray, groups: np.ndarray, tasks: list[str], calibrators: list[Calibrator],
-               bins: int = 15) -> dict[str, dict[str, float]]:
+def ctr_report(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    tasks: list[str],
+    calibrators: list[Calibrator],
+    bins: int = 15,
+) -> dict[str, dict[str, float]]:
     out = {}
     for t, name in enumerate(tasks):
         y, z = labels[:, t], logits[:, t]
         cal = calibration_report(calibrators[t], z, y, bins)
-        out[name] = {"auc": metrics.auc(y, z), "logloss": metrics.logloss(y, calibrators[t].probabilities(z)),
-                     "logloss_uncalibrated": metrics.logloss(y, 1 / (1 + np.exp(-z.astype(np.float64)))),
-                     "gauc": metrics.gauc(y, z, groups), "rows": int(len(y)), "positives": int(y.sum()), **cal}
+        out[name] = {
+            "auc": metrics.auc(y, z),
+            "logloss": metrics.logloss(y, calibrators[t].probabilities(z)),
+            "logloss_uncalibrated": metrics.logloss(y, 1 / (1 + np.exp(-z.astype(np.float64)))),
+            "gauc": metrics.gauc(y, z, groups),
+            "rows": int(len(y)),
+            "positives": int(y.sum()),
+            **cal,
+        }
     return out
 
 
@@ -44,9 +56,9 @@ def model_score_matrix(model: nn.Module, catalog: Catalog, chunk_users: int = 32
     def score(user_rows: np.ndarray) -> np.ndarray:
         out = np.empty((len(user_rows), n_items), np.float32)
         for s in range(0, len(user_rows), chunk_users):
-            part = user_rows[s:s + chunk_users]
+            part = user_rows[s : s + chunk_users]
             cat, dense = catalog.assemble(np.repeat(part, n_items), np.tile(item_rows, len(part)))
-            out[s:s + len(part)] = predict_logits(model, cat, dense)[:, 0].reshape(len(part), n_items)
+            out[s : s + len(part)] = predict_logits(model, cat, dense)[:, 0].reshape(len(part), n_items)
         return out
 
     return score
@@ -59,7 +71,9 @@ def popularity_score_matrix(data: RankingData, catalog: Catalog) -> ScoreMatrixF
     return lambda user_rows: np.broadcast_to(per_item, (len(user_rows), len(per_item))).copy()
 
 
-def leave_one_out_report(data: RankingData, catalog: Catalog, score_matrix: ScoreMatrixFn, k: int = 10) -> dict[str, dict[str, float]]:
+def leave_one_out_report(
+    data: RankingData, catalog: Catalog, score_matrix: ScoreMatrixFn, k: int = 10
+) -> dict[str, dict[str, float]]:
     """HR@k / NDCG@k against the sampled negatives and recall@k / NDCG@k over all items."""
     ukey, ikey = data.spec.user_key, data.spec.item_key
     test = data.test

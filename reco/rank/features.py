@@ -12,8 +12,9 @@ format the training loop, the evaluation and the artifact share.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -64,12 +65,20 @@ class FeatureLayout:
         return len(self.names) + self.n_dense
 
     def to_dict(self) -> dict[str, Any]:
-        return {"names": list(self.names), "sizes": list(self.sizes), "slots": list(self.slots), "n_dense": self.n_dense,
-                "user_field": self.user_field, "item_field": self.item_field}
+        return {
+            "names": list(self.names),
+            "sizes": list(self.sizes),
+            "slots": list(self.slots),
+            "n_dense": self.n_dense,
+            "user_field": self.user_field,
+            "item_field": self.item_field,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FeatureLayout":
-        return cls(tuple(d["names"]), tuple(d["sizes"]), tuple(d["slots"]), d["n_dense"], d["user_field"], d["item_field"])
+    def from_dict(cls, d: dict[str, Any]) -> FeatureLayout:
+        return cls(
+            tuple(d["names"]), tuple(d["sizes"]), tuple(d["slots"]), d["n_dense"], d["user_field"], d["item_field"]
+        )
 
 
 @dataclass
@@ -84,14 +93,14 @@ class Rows:
     def __len__(self) -> int:
         return len(self.cat)
 
-    def take(self, idx: np.ndarray | slice) -> "Rows":
+    def take(self, idx: np.ndarray | slice) -> Rows:
         return Rows(self.cat[idx], self.dense[idx], self.labels[idx], self.groups[idx])
 
-    def batches(self, batch_size: int, rng: np.random.Generator | None = None) -> Iterator["Rows"]:
+    def batches(self, batch_size: int, rng: np.random.Generator | None = None) -> Iterator[Rows]:
         """Mini-batches, shuffled when ``rng`` is given (the in-process loop; Ray streams its own)."""
         order = rng.permutation(len(self)) if rng is not None else np.arange(len(self))
         for start in range(0, len(self), batch_size):
-            yield self.take(order[start:start + batch_size])
+            yield self.take(order[start : start + batch_size])
 
     def to_table(self) -> pa.Table:
         """One scalar column per slot / dense value / label, which Ray Data streams as is."""
@@ -102,10 +111,12 @@ class Rows:
         return pa.table(cols)
 
     @classmethod
-    def from_columns(cls, batch: dict[str, np.ndarray] | pa.Table) -> "Rows":
+    def from_columns(cls, batch: dict[str, np.ndarray] | pa.Table) -> Rows:
         """The inverse of :meth:`to_table` for a numpy-dict or pyarrow batch."""
         names = batch.column_names if isinstance(batch, pa.Table) else list(batch)
-        col = (lambda n: batch.column(n).to_numpy()) if isinstance(batch, pa.Table) else (lambda n: np.asarray(batch[n]))
+        col = (
+            (lambda n: batch.column(n).to_numpy()) if isinstance(batch, pa.Table) else (lambda n: np.asarray(batch[n]))
+        )
         n_rows = len(col("g"))
 
         def stack(prefix: str, dtype: type) -> np.ndarray:
@@ -115,7 +126,7 @@ class Rows:
         return cls(stack("c", np.int64), stack("d", np.float32), stack("y", np.float32), col("g").astype(np.int64))
 
     @classmethod
-    def concat(cls, parts: list["Rows"]) -> "Rows":
+    def concat(cls, parts: list[Rows]) -> Rows:
         return cls(*(np.concatenate([getattr(p, a) for p in parts]) for a in ("cat", "dense", "labels", "groups")))
 
 
@@ -158,7 +169,7 @@ class FeaturePipeline:
         self._index = {f.spec.name: pd.Index(f.vocab) for f in fields if f.vocab}
 
     @classmethod
-    def fit(cls, train: pd.DataFrame, spec: FeatureSpec, cfg: RankFeatureConfig) -> "FeaturePipeline":
+    def fit(cls, train: pd.DataFrame, spec: FeatureSpec, cfg: RankFeatureConfig) -> FeaturePipeline:
         """Learn every field's encoder from the training frame only."""
         if len(train) == 0:
             raise DataError("cannot fit features on an empty training set")
@@ -169,7 +180,10 @@ class FeaturePipeline:
             col = train[fs.name]
             if fs.kind == "dense":
                 x = pd.to_numeric(col, errors="coerce").astype(np.float64)
-                mean, std = float(np.nanmean(x)) if x.notna().any() else 0.0, float(np.nanstd(x)) if x.notna().any() else 1.0
+                mean, std = (
+                    float(np.nanmean(x)) if x.notna().any() else 0.0,
+                    float(np.nanstd(x)) if x.notna().any() else 1.0,
+                )
                 fitted.append(FittedField(fs, mean=mean, std=std if std > 1e-12 else 1.0))
                 continue
             values = _tokens(col) if fs.kind == "multi" else _as_strings(col)
@@ -194,9 +208,18 @@ class FeaturePipeline:
     def layout(self) -> FeatureLayout:
         ids = self.id_fields
         names = [f.spec.name for f in ids]
-        find = lambda key: names.index(key) if key in names else None  # noqa: E731
-        return FeatureLayout(tuple(names), tuple(f.size for f in ids), tuple(f.slots for f in ids), len(self.dense_fields),
-                             find(self.spec.user_key), find(self.spec.item_key))
+
+        def find(key):
+            return names.index(key) if key in names else None
+
+        return FeatureLayout(
+            tuple(names),
+            tuple(f.size for f in ids),
+            tuple(f.slots for f in ids),
+            len(self.dense_fields),
+            find(self.spec.user_key),
+            find(self.spec.item_key),
+        )
 
     def side_columns(self, side: Side) -> tuple[np.ndarray, np.ndarray]:
         """(slot columns, dense columns) that hold one side's features."""
@@ -235,8 +258,12 @@ class FeaturePipeline:
         if missing:
             raise DataError(f"feature columns missing from the data to encode: {missing}")
         n = len(frame)
-        ids = [self._encode_ids(f, frame[f.spec.name]) if side is None or f.spec.side == side else np.zeros((n, f.slots), np.int64)
-               for f in self.id_fields]
+        ids = [
+            self._encode_ids(f, frame[f.spec.name])
+            if side is None or f.spec.side == side
+            else np.zeros((n, f.slots), np.int64)
+            for f in self.id_fields
+        ]
         cat = np.concatenate(ids, axis=1) if ids else np.zeros((n, 0), np.int64)
         dense = np.zeros((n, len(self.dense_fields)), np.float32)
         for j, f in enumerate(self.dense_fields):
@@ -264,15 +291,25 @@ class FeaturePipeline:
     # -- serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
-            "spec": {"fields": [[f.name, f.kind, f.side] for f in self.spec.fields], "user_key": self.spec.user_key,
-                     "item_key": self.spec.item_key, "group_key": self.spec.group_key},
-            "fields": [{"vocab": f.vocab, "buckets": f.buckets, "slots": f.slots, "mean": f.mean, "std": f.std} for f in self.fields],
+            "spec": {
+                "fields": [[f.name, f.kind, f.side] for f in self.spec.fields],
+                "user_key": self.spec.user_key,
+                "item_key": self.spec.item_key,
+                "group_key": self.spec.group_key,
+            },
+            "fields": [
+                {"vocab": f.vocab, "buckets": f.buckets, "slots": f.slots, "mean": f.mean, "std": f.std}
+                for f in self.fields
+            ],
             "multi_max_len": self.multi_max_len,
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FeaturePipeline":
+    def from_dict(cls, d: dict[str, Any]) -> FeaturePipeline:
         s = d["spec"]
         spec = FeatureSpec(tuple(FieldSpec(*f) for f in s["fields"]), s["user_key"], s["item_key"], s["group_key"])
-        fields = [FittedField(fs, list(f["vocab"]), f["buckets"], f["slots"], f["mean"], f["std"]) for fs, f in zip(spec.fields, d["fields"])]
+        fields = [
+            FittedField(fs, list(f["vocab"]), f["buckets"], f["slots"], f["mean"], f["std"])
+            for fs, f in zip(spec.fields, d["fields"])
+        ]
         return cls(spec, fields, d["multi_max_len"])

@@ -18,9 +18,18 @@ import numpy as np
 from reco.rank.features import FeaturePipeline, Rows
 
 DEFAULT_PARAMS = {
-    "objective": "binary", "learning_rate": 0.05, "num_leaves": 63, "min_data_in_leaf": 50, "feature_fraction": 0.8,
-    "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "cat_smooth": 10.0, "max_cat_to_onehot": 8,
-    "verbosity": -1, "num_threads": 1,  # OpenMP threads spin badly on a busy 2-core machine
+    "objective": "binary",
+    "learning_rate": 0.05,
+    "num_leaves": 63,
+    "min_data_in_leaf": 50,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "cat_smooth": 10.0,
+    "max_cat_to_onehot": 8,
+    "verbosity": -1,
+    "num_threads": 1,  # OpenMP threads spin badly on a busy 2-core machine
 }
 
 
@@ -39,7 +48,7 @@ def feature_matrix(pipeline: FeaturePipeline, rows: Rows) -> tuple[np.ndarray, l
     """(X, column names, categorical column indices) from encoded rows."""
     cols, names, categorical, s = [], [], [], 0
     for f in pipeline.id_fields:
-        ids = rows.cat[:, s:s + f.slots]
+        ids = rows.cat[:, s : s + f.slots]
         if f.slots == 1:
             categorical.append(len(names))
             cols.append(ids[:, :1].astype(np.float64))
@@ -55,14 +64,27 @@ def feature_matrix(pipeline: FeaturePipeline, rows: Rows) -> tuple[np.ndarray, l
     return np.concatenate(cols, axis=1), names, categorical
 
 
-def fit_lightgbm(pipeline: FeaturePipeline, train: Rows, validation: Rows, task: int = 0, rounds: int = 2000,
-                 early_stopping: int = 50, seed: int = 0, params: dict | None = None) -> GbdtModel:
+def fit_lightgbm(
+    pipeline: FeaturePipeline,
+    train: Rows,
+    validation: Rows,
+    task: int = 0,
+    rounds: int = 2000,
+    early_stopping: int = 50,
+    seed: int = 0,
+    params: dict | None = None,
+) -> GbdtModel:
     x_tr, names, cats = feature_matrix(pipeline, train)
     x_va, _, _ = feature_matrix(pipeline, validation)
     p = {**DEFAULT_PARAMS, "seed": seed, **(params or {})}
     dtrain = lgb.Dataset(x_tr, train.labels[:, task], feature_name=names, categorical_feature=cats, free_raw_data=False)
     dval = lgb.Dataset(x_va, validation.labels[:, task], reference=dtrain)
     t0 = time.perf_counter()
-    booster = lgb.train({**p, "metric": "binary_logloss"}, dtrain, num_boost_round=rounds, valid_sets=[dval],
-                        callbacks=[lgb.early_stopping(early_stopping, verbose=False)])
+    booster = lgb.train(
+        {**p, "metric": "binary_logloss"},
+        dtrain,
+        num_boost_round=rounds,
+        valid_sets=[dval],
+        callbacks=[lgb.early_stopping(early_stopping, verbose=False)],
+    )
     return GbdtModel(booster, booster.best_iteration or rounds, time.perf_counter() - t0, len(train))

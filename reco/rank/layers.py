@@ -29,14 +29,26 @@ class FieldEmbedding(nn.Module):
         self.dim = dim
         self.table = nn.Embedding(max(1, sum(layout.sizes)), dim)
         nn.init.normal_(self.table.weight, std=init_std) if init_std > 0 else nn.init.zeros_(self.table.weight)
-        starts = torch.tensor([0, *layout.sizes[:-1]], dtype=torch.long).cumsum(0) if layout.sizes else torch.zeros(0, dtype=torch.long)
-        slot_field = torch.repeat_interleave(torch.arange(len(layout.slots)), torch.tensor(layout.slots, dtype=torch.long))
+        starts = (
+            torch.tensor([0, *layout.sizes[:-1]], dtype=torch.long).cumsum(0)
+            if layout.sizes
+            else torch.zeros(0, dtype=torch.long)
+        )
+        slot_field = torch.repeat_interleave(
+            torch.arange(len(layout.slots)), torch.tensor(layout.slots, dtype=torch.long)
+        )
         self.register_buffer("slot_offset", starts[slot_field], persistent=False)
         # (slots, id fields) 0/1 assignment; multi slots pool only their non-padding ids
         self.register_buffer("assign", nn.functional.one_hot(slot_field, len(layout.slots)).float(), persistent=False)
         self.register_buffer("is_multi", torch.tensor(layout.slots, dtype=torch.long)[slot_field] > 1, persistent=False)
         # no parameter without dense fields: DDP requires every parameter to get a gradient
-        self.dense = nn.Parameter(torch.randn(layout.n_dense, dim) * init_std if init_std > 0 else torch.zeros(layout.n_dense, dim)) if layout.n_dense else None
+        self.dense = (
+            nn.Parameter(
+                torch.randn(layout.n_dense, dim) * init_std if init_std > 0 else torch.zeros(layout.n_dense, dim)
+            )
+            if layout.n_dense
+            else None
+        )
         self.has_multi = bool(any(s > 1 for s in layout.slots))
 
     def forward(self, cat: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
@@ -96,7 +108,9 @@ class CrossNetwork(nn.Module):
     def __init__(self, dim: int, layers: int, rank: int = 0):
         super().__init__()
         if rank:
-            self.maps = nn.ModuleList(nn.Sequential(nn.Linear(dim, rank, bias=False), nn.Linear(rank, dim)) for _ in range(layers))
+            self.maps = nn.ModuleList(
+                nn.Sequential(nn.Linear(dim, rank, bias=False), nn.Linear(rank, dim)) for _ in range(layers)
+            )
         else:
             self.maps = nn.ModuleList(nn.Linear(dim, dim) for _ in range(layers))
 

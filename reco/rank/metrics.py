@@ -37,7 +37,7 @@ def gauc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> float:
     if len(mixed) == 0:
         return float("nan")
     total, weight = 0.0, 0
-    for g, part in df[df["g"].isin(mixed)].groupby("g"):
+    for _, part in df[df["g"].isin(mixed)].groupby("g"):
         total += roc_auc_score(part["y"], part["s"]) * len(part)
         weight += len(part)
     return float(total / weight)
@@ -57,7 +57,11 @@ def sampled_hr_ndcg(scores: np.ndarray, k: int = 10) -> dict[str, float]:
     hits = hit_probability(scores[:, 0], scores[:, 1:], k)
     relevance = np.zeros_like(scores)
     relevance[:, 0] = 1
-    return {f"hr@{k}": float(hits.mean()), f"ndcg@{k}": float(ndcg_score(relevance, scores, k=k)), "users": int(len(scores))}
+    return {
+        f"hr@{k}": float(hits.mean()),
+        f"ndcg@{k}": float(ndcg_score(relevance, scores, k=k)),
+        "users": int(len(scores)),
+    }
 
 
 def full_ranking(scores: np.ndarray, targets: np.ndarray, exclude: np.ndarray, k: int = 10) -> dict[str, float]:
@@ -76,15 +80,20 @@ def full_ranking(scores: np.ndarray, targets: np.ndarray, exclude: np.ndarray, k
     ties = (others == target_scores[:, None]).sum(axis=1) - 1  # minus the target itself
     hit = np.clip((k - above) / (ties + 1), 0.0, 1.0)
     recall = pd.Series(hit).groupby(rows).mean().to_numpy()
-    return {f"recall@{k}": float(recall.mean()), f"ndcg@{k}": float(ndcg_score(targets.astype(float), scores, k=k)),
-            "users": int(users.sum())}
+    return {
+        f"recall@{k}": float(recall.mean()),
+        f"ndcg@{k}": float(ndcg_score(targets.astype(float), scores, k=k)),
+        "users": int(users.sum()),
+    }
 
 
 def leave_one_out_lists(groups: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Rows of (user, candidate) -> a (U, candidates) score matrix with each user's positive first.
 
     Every group must hold one positive and the same number of negatives (the sampled protocol)."""
-    df = pd.DataFrame({"g": groups, "y": labels, "s": scores}).sort_values(["g", "y"], ascending=[True, False], kind="stable")
+    df = pd.DataFrame({"g": groups, "y": labels, "s": scores}).sort_values(
+        ["g", "y"], ascending=[True, False], kind="stable"
+    )
     sizes = df.groupby("g", sort=False).size()
     if sizes.nunique() != 1:
         raise ValueError(f"leave-one-out lists differ in length: {sorted(sizes.unique())[:5]}")

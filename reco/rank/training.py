@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from reco.fit_state import FitState
 from reco.rank import metrics
 from reco.rank.catalog import SideTable
 from reco.rank.config import RankTrainConfig
 from reco.rank.features import FeatureLayout, Rows
 from reco.rank.layers import first_slot
 from reco.rank.losses import make_loss
-from reco.fit_state import FitState
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 MONITOR_KEY = "val_monitor"
@@ -41,7 +41,9 @@ def tensors(rows: Rows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 def seen_pairs(layout: FeatureLayout, rows: Rows) -> np.ndarray:
     """Sorted keys of the (user id, item id) pairs in encoded rows, for :class:`NegativeSampler`."""
     stride = int(layout.sizes[layout.item_field])
-    return np.unique(rows.cat[:, first_slot(layout, layout.user_field)] * stride + rows.cat[:, first_slot(layout, layout.item_field)])
+    return np.unique(
+        rows.cat[:, first_slot(layout, layout.user_field)] * stride + rows.cat[:, first_slot(layout, layout.item_field)]
+    )
 
 
 class NegativeSampler:
@@ -88,8 +90,14 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: LossFn, ro
     return float(loss.detach())
 
 
-def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: LossFn, batches: Iterable[Rows],
-                sampler: NegativeSampler | None = None, rng: np.random.Generator | None = None) -> dict[str, float]:
+def train_epoch(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    loss_fn: LossFn,
+    batches: Iterable[Rows],
+    sampler: NegativeSampler | None = None,
+    rng: np.random.Generator | None = None,
+) -> dict[str, float]:
     """One pass; returns the mean loss, the examples trained on (negatives included) and seconds."""
     model.train()
     t0, loss_sum, examples = time.perf_counter(), 0.0, 0
@@ -106,12 +114,16 @@ def predict_logits(model: nn.Module, cat: np.ndarray, dense: np.ndarray, batch_s
     """(N, tasks) logits, in eval mode, batch by batch."""
     if model.training:  # eval() walks every submodule: once, not on every serving call
         model.eval()
-    out = [model(torch.from_numpy(cat[s:s + batch_size]), torch.from_numpy(dense[s:s + batch_size])).numpy()
-           for s in range(0, len(cat), batch_size)]
+    out = [
+        model(torch.from_numpy(cat[s : s + batch_size]), torch.from_numpy(dense[s : s + batch_size])).numpy()
+        for s in range(0, len(cat), batch_size)
+    ]
     return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
 
 
-def validation_metrics(logits: np.ndarray, labels: np.ndarray, groups: np.ndarray, monitor: str, tasks: list[str]) -> dict[str, float]:
+def validation_metrics(
+    logits: np.ndarray, labels: np.ndarray, groups: np.ndarray, monitor: str, tasks: list[str]
+) -> dict[str, float]:
     """Per-task AUC / logloss (and HR@10 / NDCG@10 over leave-one-out lists), plus the monitored value."""
     out: dict[str, float] = {}
     probs = 1 / (1 + np.exp(-logits.astype(np.float64)))
@@ -122,14 +134,27 @@ def validation_metrics(logits: np.ndarray, labels: np.ndarray, groups: np.ndarra
     out["val_auc"] = float(np.mean(aucs)) if aucs else float("nan")
     out["val_logloss"] = float(np.mean([out[f"val_logloss_{n}"] for n in tasks]))
     if monitor == "hr@10":
-        out.update({f"val_{k}": v for k, v in metrics.sampled_hr_ndcg(metrics.leave_one_out_lists(groups, labels[:, 0], logits[:, 0])).items()})
+        out.update(
+            {
+                f"val_{k}": v
+                for k, v in metrics.sampled_hr_ndcg(
+                    metrics.leave_one_out_lists(groups, labels[:, 0], logits[:, 0])
+                ).items()
+            }
+        )
     value = {"auc": out["val_auc"], "logloss": -out["val_logloss"]}.get(monitor, out.get("val_hr@10"))
     out[MONITOR_KEY] = float(value) if value is not None and not np.isnan(value) else float("-inf")
     return out
 
 
-def fit(model: nn.Module, train: Rows, validation: Rows, cfg: RankTrainConfig, tasks: list[str],
-        sampler: NegativeSampler | None = None) -> tuple[FitState, dict[str, torch.Tensor]]:
+def fit(
+    model: nn.Module,
+    train: Rows,
+    validation: Rows,
+    cfg: RankTrainConfig,
+    tasks: list[str],
+    sampler: NegativeSampler | None = None,
+) -> tuple[FitState, dict[str, torch.Tensor]]:
     """The whole loop in one process: epochs, validation, early stopping; returns the best weights."""
     torch.manual_seed(cfg.seed)
     opt, loss_fn, state = make_optimizer(model.parameters(), cfg), make_loss(cfg), FitState()
@@ -138,7 +163,11 @@ def fit(model: nn.Module, train: Rows, validation: Rows, cfg: RankTrainConfig, t
         rng = np.random.default_rng([cfg.seed, state.epoch + 1])
         stats = train_epoch(model, opt, loss_fn, train.batches(cfg.batch_size, rng), sampler, rng)
         logits = predict_logits(model, validation.cat, validation.dense)
-        m = {"epoch": state.epoch + 1, **stats, **validation_metrics(logits, validation.labels, validation.groups, cfg.monitor, tasks)}
+        m = {
+            "epoch": state.epoch + 1,
+            **stats,
+            **validation_metrics(logits, validation.labels, validation.groups, cfg.monitor, tasks),
+        }
         if state.update(m, MONITOR_KEY, cfg.patience):
             best = {k: v.detach().clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best)

@@ -13,12 +13,11 @@ user has one or more unit vectors with importances, and scores an item as the ma
 vectors. Retrievers without a vector space (popularity, item-kNN, Pixie) say so with an error.
 
 Persistence: everything lives under ``retrieval/<name>/`` in a run directory (``meta.json``,
-``users`` and the retriever's own files). Retrievers are found by name in a registry.
+``users`` and the retriever's own files). Retrievers are found by name in ``reco.retrieval.registry``.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
+from reco import artifacts
 from reco.errors import ArtifactError, ConfigError, DataError
 from reco.retrieval.config import RetrievalConfig
 from reco.retrieval.data import TrainingData, UserSequences
@@ -37,10 +37,6 @@ log = logging.getLogger(__name__)
 
 META, USERS = "meta.json", "users"
 Recent = Sequence[Sequence[int] | np.ndarray | None] | None
-
-
-def artifact_path(name: str, part: str) -> str:
-    return f"retrieval/{name}/{part}"
 
 
 @dataclass
@@ -55,7 +51,7 @@ class Candidates:
         return self.ids[i][keep], self.scores[i][keep]
 
     @classmethod
-    def pack(cls, rows: list[tuple[np.ndarray, np.ndarray]], k: int) -> "Candidates":
+    def pack(cls, rows: list[tuple[np.ndarray, np.ndarray]], k: int) -> Candidates:
         ids = np.full((len(rows), k), -1, np.int64)
         scores = np.full((len(rows), k), -np.inf, np.float32)
         for i, (r_ids, r_scores) in enumerate(rows):
@@ -94,7 +90,9 @@ def top_k(scores: np.ndarray, exclude: np.ndarray, k: int) -> tuple[np.ndarray, 
     return order.astype(np.int64), s[order]
 
 
-def merge_round_robin(ids: np.ndarray, scores: np.ndarray, exclude: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def merge_round_robin(
+    ids: np.ndarray, scores: np.ndarray, exclude: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Rows are queries, most important first; take each one's next new topic in turn (PinnerSage)."""
     taken: dict[int, float] = {}
     banned = set(np.asarray(exclude).tolist())
@@ -143,7 +141,7 @@ class Retriever(ABC):
 
     # -- the contract --------------------------------------------------------------------------
     @abstractmethod
-    def fit(self, data: TrainingData) -> "Retriever":
+    def fit(self, data: TrainingData) -> Retriever:
         """Learn from the training users' sequences, then index them."""
 
     def index_users(self, users: UserSequences) -> None:
@@ -165,7 +163,9 @@ class Retriever(ABC):
         """Candidates for indexed rows (-1: an unknown user with recent topics only)."""
 
     def user_vectors(self, user_ids: Sequence[int] | np.ndarray) -> UserVectors:
-        raise ConfigError(f"retriever {self.name} has no user vectors; use pooled, multi_interest, sequence_tower or two_tower")
+        raise ConfigError(
+            f"retriever {self.name} has no user vectors; use pooled, multi_interest, sequence_tower or two_tower"
+        )
 
     # -- helpers shared by retrievers --------------------------------------------------------------
     def _require_fitted(self) -> UserSequences:
@@ -194,7 +194,9 @@ class Retriever(ABC):
         rows = self._require_fitted().positions(user_ids)
         for uid, r, rc in zip(user_ids, rows, recent):
             if r < 0 and len(rc) == 0:
-                raise DataError(f"unknown user id {int(uid)}: not indexed by retriever {self.name} and no recent topics given")
+                raise DataError(
+                    f"unknown user id {int(uid)}: not indexed by retriever {self.name} and no recent topics given"
+                )
         return rows
 
     def _seen(self, row: int) -> np.ndarray:
@@ -208,44 +210,40 @@ class Retriever(ABC):
     def save(self, run: RunDir, step: str = "retrieval") -> None:
         """The fitted state and the indexed users, under ``retrieval/<name>/``."""
         self.save_model(run, step)
-        run.write_table(artifact_path(self.name, USERS), self.user_table(self._require_fitted()), step=step)
+        run.write_table(artifacts.retriever(self.name, USERS), self.user_table(self._require_fitted()), step=step)
 
     def save_model(self, run: RunDir, step: str = "retrieval") -> None:
         """Everything but the users (batch jobs write those with Ray Data)."""
         meta = {"name": self.name, "config": self.cfg.model_dump(), "n_topics": self.n_topics, **self._meta()}
         self._save_state(run, step)
-        run.write_json(artifact_path(self.name, META), meta, step=step)
+        run.write_json(artifacts.retriever(self.name, META), meta, step=step)
 
     @classmethod
     def missing_from(cls, run: RunDir) -> str | None:
         """Why this retriever cannot be loaded from ``run`` (never saved and not derivable), or None."""
-        if cls.derivable or run.has(artifact_path(cls.name, META)):
+        if cls.derivable or run.has(artifacts.retriever(cls.name, META)):
             return None
-        how = f"run python -m {cls.job} --config <the run's config> first" if cls.job else "it is fitted by bench.retrieval only"
-        return f"{artifact_path(cls.name, META)} is not in {run.uri}: {how}"
+        how = (
+            f"run python -m {cls.job} --config <the run's config> first"
+            if cls.job
+            else "it is fitted by bench.retrieval only"
+        )
+        return f"{artifacts.retriever(cls.name, META)} is not in {run.uri}: {how}"
 
     @classmethod
-    def load(cls, run: RunDir, cfg: RetrievalConfig | None = None, users: bool = True) -> "Retriever":
+    def load(cls, run: RunDir, cfg: RetrievalConfig | None = None, users: bool = True) -> Retriever:
         """A saved retriever; ``cfg`` (runtime settings) defaults to the one it was saved with.
 
-        A derivable retriever (popularity, item-kNN, pooled, Pixie) that was never saved is built
-        from the spine's artifacts (histories, embeddings/topics.parquet) instead: seconds.
+        ``reco.retrieval.registry.load_retriever`` also builds a derivable one that was never saved.
         """
-        if cls.derivable and not run.has(artifact_path(cls.name, META)):
-            from reco.retrieval.run_data import all_users, training_data
-
-            log.info("retriever %s has no artifact in %s: building it from the spine's artifacts", cls.name, run.uri)
-            r = cls(cfg).fit(training_data(run))
-            r.index_users(all_users(run))
-            return r
         if (missing := cls.missing_from(run)) is not None:
             raise ArtifactError(missing)
-        meta = run.read_json(artifact_path(cls.name, META))
+        meta = run.read_json(artifacts.retriever(cls.name, META))
         r = cls(cfg or RetrievalConfig.model_validate(meta["config"]))
         r.n_topics = int(meta["n_topics"])
         r._load_state(run, meta)
         if users:
-            r.load_users(run.read_table(artifact_path(cls.name, USERS)))
+            r.load_users(run.read_table(artifacts.retriever(cls.name, USERS)))
         return r
 
     def user_table(self, users: UserSequences) -> pa.Table:
@@ -258,46 +256,8 @@ class Retriever(ABC):
     def _meta(self) -> dict[str, Any]:
         return {}
 
-    def _save_state(self, run: RunDir, step: str) -> None:
-        pass
+    def _save_state(self, run: RunDir, step: str) -> None:  # noqa: B027 (optional hook: most retrievers save nothing more)
+        """Write the retriever's own files beside ``meta.json``."""
 
-    def _load_state(self, run: RunDir, meta: dict[str, Any]) -> None:
-        pass
-
-
-_REGISTRY: dict[str, type[Retriever]] = {}
-_MODULES = {
-    "popularity": "reco.retrieval.popularity",
-    "last_items_knn": "reco.retrieval.item_knn",
-    "pooled": "reco.retrieval.pooled",
-    "multi_interest": "reco.retrieval.multi_interest",
-    "sequence_tower": "reco.retrieval.sequence_tower",
-    "two_tower": "reco.retrieval.two_tower",
-    "pixie": "reco.retrieval.pixie",
-    "mf": "reco.retrieval.mf",
-}
-
-
-def register(cls: type[Retriever]) -> type[Retriever]:
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def retriever_names() -> list[str]:
-    return sorted(set(_MODULES) | set(_REGISTRY))
-
-
-def retriever_class(name: str) -> type[Retriever]:
-    if name not in _REGISTRY and name in _MODULES:
-        importlib.import_module(_MODULES[name])
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown retriever {name!r}; expected one of {retriever_names()}")
-    return _REGISTRY[name]
-
-
-def create_retriever(name: str, cfg: RetrievalConfig | None = None) -> Retriever:
-    return retriever_class(name)(cfg)
-
-
-def load_retriever(name: str, run: RunDir, cfg: RetrievalConfig | None = None, users: bool = True) -> Retriever:
-    return retriever_class(name).load(run, cfg, users=users)
+    def _load_state(self, run: RunDir, meta: dict[str, Any]) -> None:  # noqa: B027 (optional hook, as _save_state)
+        """Read back what :meth:`_save_state` wrote."""

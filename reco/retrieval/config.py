@@ -1,7 +1,7 @@
 """The ``retrieval`` config section: which retriever answers, and each retriever's settings.
 
 Defaults are the settings chosen on the validation parts of the benchmark (bench/retrieval.py,
-README "Retrieval: beyond one vector"); configs/retrieval-*.yaml hold the per-data-set choices.
+docs/retrieval.md); configs/retrieval-*.yaml hold the per-data-set choices.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from pydantic import Field
 
 from reco.schema import StrictModel
 
-RetrieverName = Literal["popularity", "last_items_knn", "pooled", "multi_interest", "sequence_tower", "two_tower", "pixie", "mf"]
+RetrieverName = Literal[
+    "popularity", "last_items_knn", "pooled", "multi_interest", "sequence_tower", "two_tower", "pixie", "mf"
+]
 
 
 class ShortTermConfig(StrictModel):
@@ -40,11 +42,14 @@ class MultiInterestConfig(StrictModel):
     """PinnerSage-style interests: Ward clusters of a user's topic vectors, one medoid each."""
 
     distance_threshold: float = Field(1.0, gt=0, description="Ward linkage height that cuts the dendrogram.")
-    half_life_days: float | None = Field(30.0, gt=0, description="Importance decay; None or a data set without time: plain count.")
+    half_life_days: float | None = Field(
+        30.0, gt=0, description="Importance decay; None or a data set without time: plain count."
+    )
     max_history: int = Field(200, ge=2, description="Latest topics clustered per user.")
     top_interests: int = Field(3, ge=1, description="Interests queried per request, by importance.")
     representative: Literal["medoid", "centroid"] = Field(
-        "medoid", description="An interest's vector: its medoid topic (PinnerSage) or the unit mean of its topics.")
+        "medoid", description="An interest's vector: its medoid topic (PinnerSage) or the unit mean of its topics."
+    )
     merge: Literal["round_robin", "max"] = Field("round_robin", description="How per-interest results merge.")
     batch_size: int = Field(512, ge=1, description="Users per map_batches call of the batch job.")
     actors: int = Field(1, ge=1)
@@ -63,21 +68,29 @@ class RayJobSettings(StrictModel):
     embed_batch_size: int = Field(1024, ge=1, description="Users per batch of Ray Data inference.")
     actors: int = Field(1, ge=1, description="Ray Data inference actors.")
     cpus_per_actor: float = Field(0.5, gt=0)
-    retrain: bool = Field(False, description="Train even if a model with these settings is saved (else only re-embed users).")
+    retrain: bool = Field(
+        False, description="Train even if a model with these settings is saved (else only re-embed users)."
+    )
 
 
 class SequenceConfig(RayJobSettings):
     """PinnerFormer-style transformer over a user's latest engagements."""
 
-    objective: Literal["all_action", "next_item"] = Field("all_action", description="Dense all-action window or next item only.")
+    objective: Literal["all_action", "next_item"] = Field(
+        "all_action", description="Dense all-action window or next item only."
+    )
     max_len: int = Field(50, ge=2, description="Latest engagements the tower reads.")
     dim: int = Field(64, ge=4)
     layers: int = Field(2, ge=1)
     heads: int = Field(2, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
-    window: int = Field(30, ge=1, description="All-action: positives are the next `window` engagements after a position.")
+    window: int = Field(
+        30, ge=1, description="All-action: positives are the next `window` engagements after a position."
+    )
     window_seconds: int | None = Field(None, ge=1, description="If set, the window is also cut at this many seconds.")
-    anchors_per_sequence: int = Field(16, ge=1, description="Positions per training sequence whose window is predicted.")
+    anchors_per_sequence: int = Field(
+        16, ge=1, description="Positions per training sequence whose window is predicted."
+    )
     sequences_per_user: int = Field(4, ge=1, description="Training sequences drawn per user per epoch.")
     negatives: int = Field(512, ge=0, description="Uniform random negatives per batch, beside the in-batch ones.")
     temperature: float = Field(0.05, gt=0)
@@ -87,7 +100,9 @@ class SequenceConfig(RayJobSettings):
     batch_size: int = Field(64, ge=1, description="Sequences per step.")
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    device: Literal["cpu", "cuda"] = Field("cpu", description="Where the in-process fit (the benchmark's) trains; the Ray job trains on CPU workers.")
+    device: Literal["cpu", "cuda"] = Field(
+        "cpu", description="Where the in-process fit (the benchmark's) trains; the Ray job trains on CPU workers."
+    )
     seed: int = 0
 
 
@@ -99,7 +114,9 @@ class TwoTowerConfig(RayJobSettings):
     use_user_id: bool = True
     use_user_features: bool = True
     use_item_features: bool = True
-    id_dropout: float = Field(0.1, ge=0, lt=1, description="Share of examples whose user id is hidden: trains the unknown-user row.")
+    id_dropout: float = Field(
+        0.1, ge=0, lt=1, description="Share of examples whose user id is hidden: trains the unknown-user row."
+    )
     max_history: int = Field(100, ge=1, description="Topics pooled per example, sampled if longer.")
     samples_per_user: int = Field(8, ge=1)
     temperature: float = Field(0.05, gt=0)
@@ -117,7 +134,9 @@ class PixieConfig(StrictModel):
     """Pixie random walks with restarts on the user-topic graph."""
 
     steps: int = Field(20_000, ge=10, description="Most walk steps per request.")
-    restart: float = Field(0.5, gt=0, le=1, description="Probability of restarting after each topic -> user -> topic step.")
+    restart: float = Field(
+        0.5, gt=0, le=1, description="Probability of restarting after each topic -> user -> topic step."
+    )
     walkers: int = Field(256, ge=1, description="Walks advanced together (vectorised).")
     visit_threshold: int = Field(4, ge=1, description="Early stop: a topic counts once visited this often ...")
     enough_topics: int = Field(200, ge=1, description="... and the walk stops once this many topics count.")
@@ -137,7 +156,9 @@ class MfConfig(RayJobSettings):
     batch_size: int = Field(1024, ge=1)
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    fold_in_steps: int = Field(100, ge=1, description="Steps fitting a vector for a user who never trained, items fixed.")
+    fold_in_steps: int = Field(
+        100, ge=1, description="Steps fitting a vector for a user who never trained, items fixed."
+    )
     seed: int = 0
     embed_batch_size: int = Field(2048, ge=1, description="Users per batch of Ray Data inference.")
 

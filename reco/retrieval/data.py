@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from reco.errors import DataError
 from reco.data.histories import flat_lists
+from reco.errors import DataError
 
 SEQUENCE_COLUMNS = ["user_id", "topics", "ts", "weights"]
 
@@ -47,7 +47,10 @@ class UserSequences:
         self.ts = np.asarray(self.ts, np.int64)
         self.weights = np.asarray(self.weights, np.float32)
         if len(self.offsets) != len(self.user_ids) + 1 or self.offsets[-1] != len(self.topics):
-            raise DataError(f"ragged sequences are inconsistent: {len(self.user_ids)} users, {len(self.offsets)} offsets, {len(self.topics)} topics")
+            raise DataError(
+                f"ragged sequences are inconsistent: {len(self.user_ids)} users, {len(self.offsets)} offsets, "
+                f"{len(self.topics)} topics"
+            )
 
     def __len__(self) -> int:
         return len(self.user_ids)
@@ -76,19 +79,25 @@ class UserSequences:
         at = np.clip(np.searchsorted(sorted_ids, ids), 0, len(sorted_ids) - 1)
         return np.where(sorted_ids[at] == ids, self._order[at], -1)
 
-    def take(self, rows: np.ndarray) -> "UserSequences":
+    def take(self, rows: np.ndarray) -> UserSequences:
         rows = np.asarray(rows, np.int64)
         lengths = self.lengths[rows]
-        idx = np.repeat(self.offsets[rows], lengths) + (np.arange(lengths.sum()) - np.repeat(ragged_offsets(lengths)[:-1], lengths))
-        return UserSequences(self.user_ids[rows], ragged_offsets(lengths), self.topics[idx], self.ts[idx], self.weights[idx])
+        idx = np.repeat(self.offsets[rows], lengths) + (
+            np.arange(lengths.sum()) - np.repeat(ragged_offsets(lengths)[:-1], lengths)
+        )
+        return UserSequences(
+            self.user_ids[rows], ragged_offsets(lengths), self.topics[idx], self.ts[idx], self.weights[idx]
+        )
 
-    def head(self, keep: np.ndarray) -> "UserSequences":
+    def head(self, keep: np.ndarray) -> UserSequences:
         """The first ``keep[i]`` topics of each user (their oldest ones)."""
         keep = np.minimum(np.asarray(keep, np.int64), self.lengths)
-        mask = (np.arange(len(self.topics)) - np.repeat(self.offsets[:-1], self.lengths)) < np.repeat(keep, self.lengths)
+        mask = (np.arange(len(self.topics)) - np.repeat(self.offsets[:-1], self.lengths)) < np.repeat(
+            keep, self.lengths
+        )
         return UserSequences(self.user_ids, ragged_offsets(keep), self.topics[mask], self.ts[mask], self.weights[mask])
 
-    def tail(self, n: int | np.ndarray) -> "UserSequences":
+    def tail(self, n: int | np.ndarray) -> UserSequences:
         """The last ``n`` topics of each user (their latest ones)."""
         n = np.minimum(np.broadcast_to(np.asarray(n, np.int64), self.lengths.shape), self.lengths)
         from_end = np.repeat(self.offsets[1:], self.lengths) - np.arange(len(self.topics))
@@ -99,11 +108,17 @@ class UserSequences:
         def lists(values: np.ndarray, typ: pa.DataType) -> pa.ListArray:
             return pa.ListArray.from_arrays(pa.array(self.offsets.astype(np.int32)), pa.array(values, typ))
 
-        return pa.table({"user_id": pa.array(self.user_ids, pa.int64()), "topics": lists(self.topics, pa.int64()),
-                         "ts": lists(self.ts, pa.int64()), "weights": lists(self.weights, pa.float32())})
+        return pa.table(
+            {
+                "user_id": pa.array(self.user_ids, pa.int64()),
+                "topics": lists(self.topics, pa.int64()),
+                "ts": lists(self.ts, pa.int64()),
+                "weights": lists(self.weights, pa.float32()),
+            }
+        )
 
     @classmethod
-    def from_table(cls, table: pa.Table) -> "UserSequences":
+    def from_table(cls, table: pa.Table) -> UserSequences:
         """From history rows (reco.data.histories) or :meth:`to_table` output: user_id, topics[, ts, weights]."""
         missing = [c for c in ("user_id", "topics") if c not in table.column_names]
         if missing:
@@ -111,11 +126,17 @@ class UserSequences:
         topics, lengths = flat_lists(table.column("topics"))
         offsets = ragged_offsets(lengths)
         ts = flat_lists(table.column("ts"))[0] if "ts" in table.column_names else np.zeros(len(topics), np.int64)
-        w = flat_lists(table.column("weights"))[0] if "weights" in table.column_names else np.ones(len(topics), np.float32)
+        w = (
+            flat_lists(table.column("weights"))[0]
+            if "weights" in table.column_names
+            else np.ones(len(topics), np.float32)
+        )
         return cls(table.column("user_id").to_numpy(), offsets, topics, ts, w)
 
     @classmethod
-    def from_interactions(cls, user: np.ndarray, topic: np.ndarray, ts: np.ndarray, weight: np.ndarray) -> "UserSequences":
+    def from_interactions(
+        cls, user: np.ndarray, topic: np.ndarray, ts: np.ndarray, weight: np.ndarray
+    ) -> UserSequences:
         """Group interactions by user, each user's in (ts, topic id) order."""
         order = np.lexsort((topic, ts, user))
         user, topic, ts, weight = user[order], topic[order], ts[order], weight[order]
@@ -137,10 +158,12 @@ class Queries:
     def target_lists(self) -> list[np.ndarray]:
         return np.split(self.targets, self.target_offsets[1:-1])
 
-    def take(self, rows: np.ndarray) -> "Queries":
+    def take(self, rows: np.ndarray) -> Queries:
         rows = np.asarray(rows, np.int64)
         lengths = np.diff(self.target_offsets)[rows]
-        idx = np.repeat(self.target_offsets[rows], lengths) + (np.arange(lengths.sum()) - np.repeat(ragged_offsets(lengths)[:-1], lengths))
+        idx = np.repeat(self.target_offsets[rows], lengths) + (
+            np.arange(lengths.sum()) - np.repeat(ragged_offsets(lengths)[:-1], lengths)
+        )
         return Queries(self.inputs.take(rows), ragged_offsets(lengths), self.targets[idx])
 
 
@@ -161,5 +184,8 @@ class TrainingData:
 
     def require_topic_vectors(self, who: str) -> np.ndarray:
         if self.topic_vectors is None:
-            raise DataError(f"retriever {who} needs the spine's topic vectors (embeddings/topics.parquet): run train_embeddings and export_embeddings first")
+            raise DataError(
+                f"retriever {who} needs the spine's topic vectors (embeddings/topics.parquet): run train_embeddings "
+                "and export_embeddings first"
+            )
         return self.topic_vectors

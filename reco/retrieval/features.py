@@ -66,11 +66,21 @@ def movielens_user_features(u_user: str, raw_ids: list[str]) -> np.ndarray:
     return np.hstack([_one_hot(age, len(_AGE_BANDS) + 1), _one_hot(gender, 2), _one_hot(occ, max(len(occupations), 1))])
 
 
-def features_for(data_format: str, data_path: str | None, user_raw_ids: list[str], topic_raw_ids: list[str]) -> tuple[np.ndarray | None, np.ndarray | None]:
+def features_for(
+    data_format: str, data_path: str | None, user_raw_ids: list[str], topic_raw_ids: list[str]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(item features, user features) for a data set, None where it has none."""
     if data_format != "movielens" or not data_path:
         return None, None
     folder = data_path if os.path.isdir(data_path) else os.path.dirname(data_path)
-    items = movielens_item_features(os.path.join(folder, "u.item"), topic_raw_ids) if os.path.isfile(os.path.join(folder, "u.item")) else None
-    users = movielens_user_features(os.path.join(folder, "u.user"), user_raw_ids) if os.path.isfile(os.path.join(folder, "u.user")) else None
+    items = (
+        movielens_item_features(os.path.join(folder, "u.item"), topic_raw_ids)
+        if os.path.isfile(os.path.join(folder, "u.item"))
+        else None
+    )
+    users = (
+        movielens_user_features(os.path.join(folder, "u.user"), user_raw_ids)
+        if os.path.isfile(os.path.join(folder, "u.user"))
+        else None
+    )
     return items, users

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from reco.retrieval.base import Candidates, Retriever, artifact_path, register, top_k
+from reco import artifacts
+from reco.retrieval.base import Candidates, Retriever, top_k
 from reco.retrieval.data import TrainingData, UserSequences
 from reco.run_dir import RunDir
 
@@ -48,11 +49,13 @@ def cosine_neighbours(users: UserSequences, n_topics: int, neighbours: int, shri
         keep_idx.append(idx)
         keep_val.append(val)
         indptr.append(indptr[-1] + len(idx))
-    return sp.csr_matrix((np.concatenate(keep_val) if keep_val else [], np.concatenate(keep_idx) if keep_idx else [], indptr),
-                         shape=(n_topics, n_topics), dtype=np.float32)
+    return sp.csr_matrix(
+        (np.concatenate(keep_val) if keep_val else [], np.concatenate(keep_idx) if keep_idx else [], indptr),
+        shape=(n_topics, n_topics),
+        dtype=np.float32,
+    )
 
 
-@register
 class LastItemsKnnRetriever(Retriever):
     name = "last_items_knn"
     derivable = True
@@ -61,7 +64,7 @@ class LastItemsKnnRetriever(Retriever):
         super().__init__(cfg)
         self.sim: sp.csr_matrix | None = None
 
-    def fit(self, data: TrainingData) -> "LastItemsKnnRetriever":
+    def fit(self, data: TrainingData) -> LastItemsKnnRetriever:
         c = self.cfg.last_items_knn
         self.n_topics = data.n_topics
         self.sim = cosine_neighbours(data.sequences, data.n_topics, c.neighbours, c.shrink)
@@ -84,9 +87,9 @@ class LastItemsKnnRetriever(Retriever):
 
         buf = io.BytesIO()
         sp.save_npz(buf, self.sim)
-        run.write_bytes(artifact_path(self.name, NEIGHBOURS), buf.getvalue(), step=step)
+        run.write_bytes(artifacts.retriever(self.name, NEIGHBOURS), buf.getvalue(), step=step)
 
     def _load_state(self, run: RunDir, meta: dict[str, Any]) -> None:
         import io
 
-        self.sim = sp.load_npz(io.BytesIO(run.read_bytes(artifact_path(self.name, NEIGHBOURS)))).tocsr()
+        self.sim = sp.load_npz(io.BytesIO(run.read_bytes(artifacts.retriever(self.name, NEIGHBOURS)))).tocsr()

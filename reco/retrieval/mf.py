@@ -1,11 +1,9 @@
 """Matrix factorisation as a retriever: the ranking stack's MF (reco.rank.models.mf), not a second one.
 
-The ranking stack's ``MatrixFactorization`` (logit = <p_u, q_i> + b_u + b_i + b) is built on a
-two-field layout (user id, topic id; id 0 is the ranking stack's out-of-vocabulary bucket, so
-dense ids shift by one) and trained with its own step (reco.rank.training.train_step) on
-binary cross-entropy: every engagement a positive, ``negatives`` uniform topics per positive.
-Retrieval is a maximum inner product search: items are ``[q_i, b_i]``, users ``[p_u, 1]`` (the
-user's own bias does not change their ranking). A user who never trained (Last.fm's held-out
+The ranking stack's ``MatrixFactorization`` (logit = <p_u, q_i> + b_u + b_i + b), reached
+through ``reco.rank.pair_mf``, is trained on binary cross-entropy: every engagement a positive,
+``negatives`` uniform topics per positive. Retrieval is a maximum inner product search over its
+factor tables (``MfFactors``). A user who never trained (Last.fm's held-out
 users) gets a vector folded in: ``p_u`` fitted on their topics with the item side fixed.
 """
 
@@ -18,12 +16,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from reco.rank.config import RankModelConfig
-from reco.rank.features import FeatureLayout, Rows
-from reco.rank.losses import bce_loss
-from reco.rank.models import build_model
-from reco.rank.training import train_step
-from reco.retrieval.base import artifact_path, register
+from reco import artifacts
+from reco.rank.features import Rows
+from reco.rank.pair_mf import MfFactors, bce_step, make_pair_mf, pair_rows
 from reco.retrieval.data import TrainingData, UserSequences, ragged_rows
 from reco.retrieval.training import fit_epochs, validation_recall
 from reco.retrieval.vector import UserState, VectorRetriever
@@ -32,38 +27,13 @@ from reco.run_dir import RunDir
 MODEL = "model.pt"
 
 
-def mf_layout(n_users: int, n_topics: int) -> FeatureLayout:
-    return FeatureLayout(("user_id", "topic_id"), (n_users + 1, n_topics + 1), (1, 1), 0, user_field=0, item_field=1)
-
-
-def make_mf(n_users: int, n_topics: int, dim: int) -> torch.nn.Module:
-    """The ranking stack's MF over (user id, topic id)."""
-    return build_model(RankModelConfig(name="mf", embed_dim=dim), mf_layout(n_users, n_topics), 1)
-
-
 def training_rows(seqs: UserSequences, n_topics: int, negatives: int, rng: np.random.Generator) -> Rows:
-    """Positives (label 1) and uniform negatives (label 0), ids shifted past the OOV bucket."""
+    """Positives (label 1) and ``negatives`` uniform topics per positive (label 0), as pair rows."""
     users = seqs.user_ids[ragged_rows(seqs.offsets)]
     neg_users = np.repeat(users, negatives)
-    cat = np.stack([np.r_[users, neg_users] + 1, np.r_[seqs.topics, rng.integers(0, n_topics, len(neg_users))] + 1], axis=1)
-    labels = np.r_[np.ones(len(users)), np.zeros(len(neg_users))].astype(np.float32)[:, None]
-    return Rows(cat.astype(np.int64), np.zeros((len(cat), 0), np.float32), labels, cat[:, 0].copy())
-
-
-class MfFactors:
-    """The parts of the ranking stack's MF a retriever reads (its tables hold row 0 for OOV)."""
-
-    def __init__(self, model: torch.nn.Module):
-        self.model = model
-
-    def items(self) -> np.ndarray:
-        q = self.model.item.table.weight.detach()[1:]
-        b = self.model.item_bias.table.weight.detach()[1:]
-        return torch.cat([q, b], dim=1).numpy()
-
-    def users(self, dense_ids: np.ndarray) -> np.ndarray:
-        p = self.model.user.table.weight.detach()[torch.from_numpy(np.asarray(dense_ids, np.int64) + 1)]
-        return torch.cat([p, torch.ones(len(p), 1)], dim=1).numpy()
+    items = np.r_[seqs.topics, rng.integers(0, n_topics, len(neg_users))]
+    labels = np.r_[np.ones(len(users)), np.zeros(len(neg_users))]
+    return pair_rows(np.r_[users, neg_users], items, labels)
 
 
 def fold_in(items: np.ndarray, users: UserSequences, negatives: int, steps: int, lr: float, seed: int) -> np.ndarray:
@@ -85,7 +55,6 @@ def fold_in(items: np.ndarray, users: UserSequences, negatives: int, steps: int,
     return torch.cat([p.detach(), torch.ones(len(users), 1)], dim=1).numpy()
 
 
-@register
 class MfRetriever(VectorRetriever):
     name = "mf"
     job = "ray_jobs.train_mf"
@@ -98,31 +67,33 @@ class MfRetriever(VectorRetriever):
         self.n_users = 0
         self.train_meta: dict[str, Any] = {}
 
-    def use_model(self, model: torch.nn.Module, known: np.ndarray, n_users: int) -> "MfRetriever":
+    def use_model(self, model: torch.nn.Module, known: np.ndarray, n_users: int) -> MfRetriever:
         """A model trained elsewhere (ray_jobs.train_mf); ``known``: the users it trained on."""
         self.model, self.known, self.n_users = model.eval(), np.unique(np.asarray(known, np.int64)), int(n_users)
         self.set_items(MfFactors(model).items())
         return self
 
-    def fit(self, data: TrainingData) -> "MfRetriever":
+    def fit(self, data: TrainingData) -> MfRetriever:
         c = self.cfg.mf
         torch.manual_seed(c.seed)
         self.n_users = data.n_users
-        self.model = make_mf(data.n_users, data.n_topics, c.dim)
+        self.model = make_pair_mf(data.n_users, data.n_topics, c.dim)
         self.known = np.unique(data.sequences.user_ids)
         opt = torch.optim.Adam(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
 
         def run_epoch(epoch: int) -> dict:
             rng = np.random.default_rng([c.seed, epoch])
             rows = training_rows(data.sequences, data.n_topics, c.negatives, rng)
-            losses = [train_step(self.model, opt, bce_loss, batch) * len(batch) for batch in rows.batches(c.batch_size, rng)]
+            losses = [bce_step(self.model, opt, batch) * len(batch) for batch in rows.batches(c.batch_size, rng)]
             return {"loss": sum(losses) / max(len(rows), 1)}
 
         def validate() -> float:
             self.set_items(MfFactors(self.model).items())
             return validation_recall(self.embed_users(data.validation.inputs)[1], self.item_vectors, data.validation)
 
-        state = fit_epochs(self.model, run_epoch, validate if data.validation is not None else None, c.epochs, c.patience, "mf")
+        state = fit_epochs(
+            self.model, run_epoch, validate if data.validation is not None else None, c.epochs, c.patience, "mf"
+        )
         self.train_meta = {"best_epoch": state.best_epoch, "epochs_run": state.epoch}
         self.set_items(MfFactors(self.model).items())
         self.index_users(data.sequences)
@@ -134,7 +105,9 @@ class MfRetriever(VectorRetriever):
         known = np.isin(users.user_ids, self.known)
         vecs[known] = MfFactors(self.model).users(users.user_ids[known])
         if (~known).any():
-            vecs[~known] = fold_in(self.item_vectors, users.take(np.flatnonzero(~known)), c.negatives, c.fold_in_steps, 0.05, c.seed)
+            vecs[~known] = fold_in(
+                self.item_vectors, users.take(np.flatnonzero(~known)), c.negatives, c.fold_in_steps, 0.05, c.seed
+            )
         return np.arange(len(users) + 1, dtype=np.int64), vecs, np.ones(len(users), np.float32)
 
     def _meta(self) -> dict[str, Any]:
@@ -142,12 +115,16 @@ class MfRetriever(VectorRetriever):
 
     def _save_model(self, run: RunDir, step: str) -> None:
         buf = io.BytesIO()
-        torch.save({"state_dict": self.model.state_dict(), "known": torch.from_numpy(self.known), "dim": self.cfg.mf.dim}, buf)
-        run.write_bytes(artifact_path(self.name, MODEL), buf.getvalue(), step=step)
+        torch.save(
+            {"state_dict": self.model.state_dict(), "known": torch.from_numpy(self.known), "dim": self.cfg.mf.dim}, buf
+        )
+        run.write_bytes(artifacts.retriever(self.name, MODEL), buf.getvalue(), step=step)
 
     def _load_model(self, run: RunDir, meta: dict[str, Any]) -> None:
-        blob = torch.load(io.BytesIO(run.read_bytes(artifact_path(self.name, MODEL))), map_location="cpu", weights_only=True)
+        blob = torch.load(
+            io.BytesIO(run.read_bytes(artifacts.retriever(self.name, MODEL))), map_location="cpu", weights_only=True
+        )
         self.n_users = int(meta["n_users"])
-        self.model = make_mf(self.n_users, self.n_topics, int(blob["dim"]))
+        self.model = make_pair_mf(self.n_users, self.n_topics, int(blob["dim"]))
         self.model.load_state_dict(blob["state_dict"])
         self.known = blob["known"].numpy()

@@ -6,9 +6,10 @@ dendrogram cut at ``distance_threshold``), each cluster is represented by its me
 topic closest to the rest, so an interest is always a real topic), and each interest is weighted
 by a time-decayed count of its members (``sum exp(-ln2 * age / half_life)``; a plain count where
 the data has no time). ``representative: centroid`` uses the unit mean of a cluster's topics
-instead of its medoid (not PinnerSage's choice; compared on the benchmark). A request queries the topic index with the top interests by importance
-(3 by default) plus, when it carries recent topics, a short-term interest, and merges the
-results round-robin in order of importance, as PinnerSage does.
+instead of its medoid (not PinnerSage's choice; compared on the benchmark). A request queries
+the topic index with the top interests by importance (3 by default) plus, when it carries recent
+topics, a short-term interest, and merges the results round-robin in order of importance, as
+PinnerSage does.
 
 As user vectors (for the expansion job) a user is its medoid vectors with their importances,
 and scores an item as the max over them.
@@ -21,7 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 
-from reco.retrieval.base import register
 from reco.retrieval.data import TrainingData, UserSequences, ragged_offsets
 from reco.retrieval.vector import UserState, VectorRetriever, unit
 
@@ -69,8 +69,9 @@ class Interests:
         return sums / np.bincount(self.labels, minlength=len(self.medoids))[:, None]
 
 
-def user_interests(topics: np.ndarray, ts: np.ndarray, topic_vectors: np.ndarray, threshold: float,
-                   half_life_days: float | None) -> Interests:
+def user_interests(
+    topics: np.ndarray, ts: np.ndarray, topic_vectors: np.ndarray, threshold: float, half_life_days: float | None
+) -> Interests:
     """Clusters, medoids and importances of one user's topics (the latest ``max_history`` given)."""
     labels = ward_clusters(topic_vectors[topics], threshold)
     w = decayed_importance(ts, int(ts.max()) if len(ts) else 0, half_life_days)
@@ -86,12 +87,11 @@ def user_interests(topics: np.ndarray, ts: np.ndarray, topic_vectors: np.ndarray
     return Interests(medoids[order], importance[order], remap[labels])
 
 
-@register
 class MultiInterestRetriever(VectorRetriever):
     name = "multi_interest"
     job = "ray_jobs.multi_interest"
 
-    def fit(self, data: TrainingData) -> "MultiInterestRetriever":
+    def fit(self, data: TrainingData) -> MultiInterestRetriever:
         self.set_items(data.require_topic_vectors(self.name))
         self.index_users(data.sequences)
         return self
@@ -109,7 +109,7 @@ class MultiInterestRetriever(VectorRetriever):
         out = []
         for i in range(len(users)):
             topics, ts, _ = users.row(i)
-            topics, ts = topics[-c.max_history:], ts[-c.max_history:]
+            topics, ts = topics[-c.max_history :], ts[-c.max_history :]
             if len(topics) == 0:
                 out.append((topics, Interests(np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64))))
             else:
@@ -124,7 +124,11 @@ class MultiInterestRetriever(VectorRetriever):
         vectors = [f.vectors(t, self.item_vectors, rep) for t, f in found if len(f.medoids)]
         weights = [f.importance for _, f in found if len(f.medoids)]
         flat = unit(np.concatenate(vectors)) if vectors else np.empty((0, dim), np.float32)
-        return ragged_offsets(counts), flat, np.concatenate(weights).astype(np.float32) if weights else np.empty(0, np.float32)
+        return (
+            ragged_offsets(counts),
+            flat,
+            np.concatenate(weights).astype(np.float32) if weights else np.empty(0, np.float32),
+        )
 
     def interest_counts(self, min_share: float = 0.0) -> np.ndarray:
         """Interests of each indexed user carrying at least ``min_share`` of its importance.

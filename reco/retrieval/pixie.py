@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from reco.retrieval.base import Candidates, Retriever, artifact_path, register, top_k
+from reco import artifacts
+from reco.retrieval.base import Candidates, Retriever, top_k
 from reco.retrieval.data import TrainingData
 from reco.retrieval.item_knn import engagement_matrix
 from reco.run_dir import RunDir
@@ -56,8 +57,18 @@ def restart_weights(n: int, half_life: float) -> np.ndarray:
     return w / w.sum()
 
 
-def walk(graph: BipartiteGraph, query: np.ndarray, weights: np.ndarray, steps: int, restart: float, walkers: int,
-         visit_threshold: int, enough_topics: int, rng: np.random.Generator, boost: bool = True) -> np.ndarray:
+def walk(
+    graph: BipartiteGraph,
+    query: np.ndarray,
+    weights: np.ndarray,
+    steps: int,
+    restart: float,
+    walkers: int,
+    visit_threshold: int,
+    enough_topics: int,
+    rng: np.random.Generator,
+    boost: bool = True,
+) -> np.ndarray:
     """(n_topics,) scores: boosted visit counts of walks restarting from ``query`` topics."""
     ok = graph.topic_degree[query] > 0
     query, weights = query[ok], weights[ok]
@@ -88,7 +99,6 @@ def walk(graph: BipartiteGraph, query: np.ndarray, weights: np.ndarray, steps: i
     return scores**2
 
 
-@register
 class PixieRetriever(Retriever):
     name = "pixie"
     derivable = True
@@ -97,7 +107,7 @@ class PixieRetriever(Retriever):
         super().__init__(cfg)
         self.graph: BipartiteGraph | None = None
 
-    def fit(self, data: TrainingData) -> "PixieRetriever":
+    def fit(self, data: TrainingData) -> PixieRetriever:
         self.n_topics = data.n_topics
         self.graph = BipartiteGraph(engagement_matrix(data.sequences, data.n_topics))
         self.index_users(data.sequences)
@@ -105,10 +115,20 @@ class PixieRetriever(Retriever):
 
     def scores(self, row: int, recent: np.ndarray, seed_key: int) -> np.ndarray:
         c = self.cfg.pixie
-        query = self._latest(row, recent)[-c.max_query_topics:]
+        query = self._latest(row, recent)[-c.max_query_topics :]
         rng = np.random.default_rng([c.seed, seed_key])
-        return walk(self.graph, query, restart_weights(len(query), c.recency_half_life), c.steps, c.restart, c.walkers,
-                    c.visit_threshold, c.enough_topics, rng, c.boost)
+        return walk(
+            self.graph,
+            query,
+            restart_weights(len(query), c.recency_half_life),
+            c.steps,
+            c.restart,
+            c.walkers,
+            c.visit_threshold,
+            c.enough_topics,
+            rng,
+            c.boost,
+        )
 
     def _candidates(self, rows, recent, exclude, k) -> Candidates:
         out = []
@@ -124,9 +144,9 @@ class PixieRetriever(Retriever):
 
         buf = io.BytesIO()
         sp.save_npz(buf, self.graph.user_topics)
-        run.write_bytes(artifact_path(self.name, GRAPH), buf.getvalue(), step=step)
+        run.write_bytes(artifacts.retriever(self.name, GRAPH), buf.getvalue(), step=step)
 
     def _load_state(self, run: RunDir, meta: dict[str, Any]) -> None:
         import io
 
-        self.graph = BipartiteGraph(sp.load_npz(io.BytesIO(run.read_bytes(artifact_path(self.name, GRAPH)))))
+        self.graph = BipartiteGraph(sp.load_npz(io.BytesIO(run.read_bytes(artifacts.retriever(self.name, GRAPH)))))

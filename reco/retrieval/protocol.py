@@ -60,8 +60,15 @@ def temporal_split(seqs: UserSequences, input_share: float = 0.8) -> Queries:
     return split_tail(seqs, seqs.lengths - n_in)
 
 
-def movielens_protocol(seqs: UserSequences, n_topics: int, n_users: int, input_share: float = 0.8, validation_share: float = 0.1,
-                       item_features: np.ndarray | None = None, user_features: np.ndarray | None = None) -> Protocol:
+def movielens_protocol(
+    seqs: UserSequences,
+    n_topics: int,
+    n_users: int,
+    input_share: float = 0.8,
+    validation_share: float = 0.1,
+    item_features: np.ndarray | None = None,
+    user_features: np.ndarray | None = None,
+) -> Protocol:
     """The per-user temporal 80/20 split, validation carved from each user's last 10% of input."""
     keep = seqs.lengths >= 3
     test = temporal_split(seqs.take(np.flatnonzero(keep)), input_share)
@@ -73,13 +80,21 @@ def movielens_protocol(seqs: UserSequences, n_topics: int, n_users: int, input_s
     return Protocol("ml-100k", fit_val, val, fit_test, test, refit=True, notes=notes)
 
 
-def holdout_protocol(name: str, histories: pa.Table, n_topics: int, n_users: int,
-                     item_features: np.ndarray | None = None, user_features: np.ndarray | None = None) -> Protocol:
+def holdout_protocol(
+    name: str,
+    histories: pa.Table,
+    n_topics: int,
+    n_users: int,
+    item_features: np.ndarray | None = None,
+    user_features: np.ndarray | None = None,
+) -> Protocol:
     """The spine's protocol from history rows: train users' targets validate, test users' targets test."""
     train = select_role(histories, "train")
     val = queries_from_histories(select_role(histories, "train", min_input=1, need_targets=True))
     test = queries_from_histories(select_role(histories, "test", min_input=1, need_targets=True))
-    fit = TrainingData(UserSequences.from_table(train), n_topics, n_users, None, item_features, user_features, validation=val)
+    fit = TrainingData(
+        UserSequences.from_table(train), n_topics, n_users, None, item_features, user_features, validation=val
+    )
     return Protocol(name, fit, val, fit, test, refit=False)
 
 
@@ -122,7 +137,9 @@ def retrieve(retriever: Retriever, queries: Queries, k: int, batch_size: int = 5
     """(users, k) candidate ids for every query user, indexing their inputs first."""
     retriever.index_users(queries.inputs)
     ids = queries.inputs.user_ids
-    return np.concatenate([retriever.candidates(ids[s:s + batch_size], k).ids for s in range(0, len(ids), batch_size)])
+    return np.concatenate(
+        [retriever.candidates(ids[s : s + batch_size], k).ids for s in range(0, len(ids), batch_size)]
+    )
 
 
 def evaluate(retriever: Retriever, queries: Queries, ks: tuple[int, ...] = KS) -> Scores:

@@ -22,7 +22,9 @@ def item_distribution(counts: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(c / c.sum()).float()
 
 
-def logq_correction(candidate_ids: torch.Tensor, item_probs: torch.Tensor, n_in_batch: int, n_random: int) -> torch.Tensor:
+def logq_correction(
+    candidate_ids: torch.Tensor, item_probs: torch.Tensor, n_in_batch: int, n_random: int
+) -> torch.Tensor:
     """``log(B p(i) + R / T)`` of each candidate: the log expected copies in the sample."""
     n_items = len(item_probs)
     expected = n_in_batch * item_probs[candidate_ids] + n_random / n_items

@@ -57,14 +57,23 @@ def layout(seqs: UserSequences, rows: np.ndarray, ends: np.ndarray, max_len: int
         s = max(0, e - max_len + 1)
         n = e - s + 1
         base = seqs.offsets[r]
-        tokens[i, max_len - n:] = seqs.topics[base + s: base + e + 1]
-        gaps[i, max_len - n:] = buckets[base + s: base + e + 1]
-        positions[i, max_len - n:] = np.arange(s, e + 1)
+        tokens[i, max_len - n :] = seqs.topics[base + s : base + e + 1]
+        gaps[i, max_len - n :] = buckets[base + s : base + e + 1]
+        positions[i, max_len - n :] = np.arange(s, e + 1)
     return Windows(tokens, gaps, positions, np.asarray(rows, np.int64))
 
 
-def training_windows(seqs: UserSequences, rows: np.ndarray, max_len: int, objective: str, window: int, anchors: int,
-                     pad_id: int, rng: np.random.Generator, window_seconds: int | None = None) -> Windows:
+def training_windows(
+    seqs: UserSequences,
+    rows: np.ndarray,
+    max_len: int,
+    objective: str,
+    window: int,
+    anchors: int,
+    pad_id: int,
+    rng: np.random.Generator,
+    window_seconds: int | None = None,
+) -> Windows:
     """One window per user of ``rows`` with at least two engagements, with anchors and positives."""
     rows = np.asarray(rows, np.int64)
     rows = rows[seqs.lengths[rows] >= 2]
@@ -79,7 +88,7 @@ def training_windows(seqs: UserSequences, rows: np.ndarray, max_len: int, object
         horizon = 1 if objective == "next_item" else window
         last = np.minimum(pick + horizon, length - 1)
         if window_seconds is not None and objective != "next_item":
-            ts = seqs.ts[seqs.offsets[r]: seqs.offsets[r + 1]]
+            ts = seqs.ts[seqs.offsets[r] : seqs.offsets[r + 1]]
             in_time = np.searchsorted(ts, ts[pick] + window_seconds, side="right") - 1
             last = np.maximum(np.minimum(last, in_time), pick + 1)
         positive = pick + 1 + (rng.random(len(pick)) * (last - pick)).astype(np.int64)

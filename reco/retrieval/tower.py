@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from reco import artifacts
 from reco.errors import ArtifactError
-from reco.retrieval.base import artifact_path
 from reco.retrieval.data import TrainingData, UserSequences
 from reco.retrieval.vector import UserState, VectorRetriever, single_vector_state
 from reco.run_dir import RunDir
@@ -53,12 +53,12 @@ class TowerRetriever(VectorRetriever):
     def _user_vectors(self, users: UserSequences) -> np.ndarray:
         raise NotImplementedError
 
-    def fit(self, data: TrainingData) -> "TowerRetriever":
+    def fit(self, data: TrainingData) -> TowerRetriever:
         model, state = self._fit_model(data)
         self.train_meta = {"best_epoch": state.best_epoch, "epochs_run": state.epoch, "history": state.history}
         return self.use_model(model, data.sequences)
 
-    def use_model(self, model: nn.Module, users: UserSequences | None = None) -> "TowerRetriever":
+    def use_model(self, model: nn.Module, users: UserSequences | None = None) -> TowerRetriever:
         self.model = model.eval()
         self.set_items(model.item_vectors())
         if users is not None:
@@ -74,7 +74,9 @@ class TowerRetriever(VectorRetriever):
         return {k: v for k, v in self.train_meta.items() if k != "history"}
 
     def _save_model(self, run: RunDir, step: str) -> None:
-        run.write_bytes(artifact_path(self.name, MODEL), model_bytes(self.model, self.train_meta), step=step)
+        run.write_bytes(artifacts.retriever(self.name, MODEL), model_bytes(self.model, self.train_meta), step=step)
 
     def _load_model(self, run: RunDir, meta: dict[str, Any]) -> None:
-        self.model, self.train_meta = model_from_bytes(run.read_bytes(artifact_path(self.name, MODEL)), self.model_class)
+        self.model, self.train_meta = model_from_bytes(
+            run.read_bytes(artifacts.retriever(self.name, MODEL)), self.model_class
+        )

@@ -15,25 +15,27 @@ import numpy as np
 import torch
 
 from reco.embedding.config import EmbeddingConfig
+from reco.embedding.fit import train_step
+from reco.embedding.starspace import NegativeSampler, StarSpace, make_optimizer
+from reco.fit_state import FitState
 from reco.retrieval.base import top_k
 from reco.retrieval.data import Queries, TrainingData, UserSequences
 from reco.retrieval.protocol import recall_scores
-from reco.embedding.starspace import NegativeSampler, StarSpace, make_optimizer
-from reco.fit_state import FitState
-from reco.embedding.fit import train_step
 
 log = logging.getLogger(__name__)
 VAL_METRIC = "val_recall@50"
 
 
-def dense_candidates(user_vectors: np.ndarray, item_vectors: np.ndarray, inputs: UserSequences, k: int, batch: int = 1024) -> np.ndarray:
+def dense_candidates(
+    user_vectors: np.ndarray, item_vectors: np.ndarray, inputs: UserSequences, k: int, batch: int = 1024
+) -> np.ndarray:
     """(n, k) best items by inner product, none from the user's input; -1 pads."""
     out = np.full((len(inputs), k), -1, np.int64)
     for s in range(0, len(inputs), batch):
-        scores = user_vectors[s:s + batch] @ item_vectors.T
+        scores = user_vectors[s : s + batch] @ item_vectors.T
         for i in range(len(scores)):
             ids, _ = top_k(scores[i], inputs.row(s + i)[0], k)
-            out[s + i, :len(ids)] = ids
+            out[s + i, : len(ids)] = ids
     return out
 
 
@@ -44,11 +46,17 @@ def validation_recall(user_vectors: np.ndarray, item_vectors: np.ndarray, querie
 
 def user_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     order = rng.permutation(n)
-    return [order[s:s + batch_size] for s in range(0, n, batch_size)]
+    return [order[s : s + batch_size] for s in range(0, n, batch_size)]
 
 
-def fit_epochs(model: torch.nn.Module, run_epoch: Callable[[int], dict], validate: Callable[[], float] | None, epochs: int,
-               patience: int, label: str) -> FitState:
+def fit_epochs(
+    model: torch.nn.Module,
+    run_epoch: Callable[[int], dict],
+    validate: Callable[[], float] | None,
+    epochs: int,
+    patience: int,
+    label: str,
+) -> FitState:
     """Train ``epochs`` epochs (fewer if validation stops improving); loads the best weights back."""
     state = FitState()
     best = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -65,8 +73,15 @@ def fit_epochs(model: torch.nn.Module, run_epoch: Callable[[int], dict], validat
             best = {k: v.detach().clone() for k, v in model.state_dict().items()}
         elif state.update({"epoch": state.epoch + 1, **metrics}, VAL_METRIC, patience):
             best = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        log.info("%s epoch %d: loss %.4f  %s %.4f  (%.1fs)", label, state.epoch, metrics.get("loss", float("nan")), VAL_METRIC,
-                 metrics[VAL_METRIC], metrics["seconds"])
+        log.info(
+            "%s epoch %d: loss %.4f  %s %.4f  (%.1fs)",
+            label,
+            state.epoch,
+            metrics.get("loss", float("nan")),
+            VAL_METRIC,
+            metrics[VAL_METRIC],
+            metrics["seconds"],
+        )
     model.load_state_dict(best)
     model.eval()
     return state
@@ -100,5 +115,7 @@ def starspace_topic_vectors(data: TrainingData, cfg: EmbeddingConfig) -> tuple[n
         users = pool(data.validation.inputs, items, cfg.weighted_pooling)
         return validation_recall(users, items, data.validation)
 
-    state = fit_epochs(model, run_epoch, validate if data.validation is not None else None, cfg.epochs, cfg.patience, "starspace")
+    state = fit_epochs(
+        model, run_epoch, validate if data.validation is not None else None, cfg.epochs, cfg.patience, "starspace"
+    )
     return model.topic_vectors().numpy(), state

@@ -16,10 +16,11 @@ import faiss
 import numpy as np
 import pyarrow as pa
 
+from reco import artifacts
 from reco.data.vectors import vector_column, vector_table, vectors_of
-from reco.errors import DataError
 from reco.embedding.index import from_bytes, to_bytes
-from reco.retrieval.base import Candidates, Retriever, UserVectors, artifact_path, merge_max, merge_round_robin
+from reco.errors import DataError
+from reco.retrieval.base import Candidates, Retriever, UserVectors, merge_max, merge_round_robin
 from reco.retrieval.data import UserSequences, ragged_offsets
 from reco.run_dir import RunDir
 
@@ -76,8 +77,8 @@ class VectorRetriever(Retriever):
         vecs = np.zeros((len(rows), m, flat.shape[1]), np.float32)
         w = np.zeros((len(rows), m), np.float32)
         for i, (r, c) in enumerate(zip(rows, counts)):
-            vecs[i, :c] = flat[offsets[r]:offsets[r] + c]
-            w[i, :c] = weights[offsets[r]:offsets[r] + c]
+            vecs[i, :c] = flat[offsets[r] : offsets[r] + c]
+            w[i, :c] = weights[offsets[r] : offsets[r] + c]
         return UserVectors(ids, vecs, w)
 
     # -- retrieval --------------------------------------------------------------------------------
@@ -88,7 +89,7 @@ class VectorRetriever(Retriever):
             long_w = np.empty(0, np.float32)
             if r >= 0:
                 s, e = offsets[r], min(offsets[r + 1], offsets[r] + self.queries_per_user())
-                long_w = weights[s:e] / max(float(weights[offsets[r]:offsets[r + 1]].sum()), 1e-12)
+                long_w = weights[s:e] / max(float(weights[offsets[r] : offsets[r + 1]].sum()), 1e-12)
                 queries.append(flat[s:e])
                 owners += [b] * (e - s)
                 importance += long_w.tolist()
@@ -112,7 +113,9 @@ class VectorRetriever(Retriever):
 
     # -- persistence ------------------------------------------------------------------------------
     def user_table(self, users: UserSequences) -> pa.Table:
-        offsets, flat, weights = self.state if users is self.users and self.state is not None else self.embed_users(users)
+        offsets, flat, weights = (
+            self.state if users is self.users and self.state is not None else self.embed_users(users)
+        )
         t = users.to_table()
         list_offsets = pa.array(offsets.astype(np.int32))
         vecs = pa.ListArray.from_arrays(list_offsets, vector_column(flat))
@@ -129,16 +132,25 @@ class VectorRetriever(Retriever):
         self.state = (ragged_offsets(counts), flat, w)
 
     def _save_state(self, run: RunDir, step: str) -> None:
-        run.write_table(artifact_path(self.name, ITEMS), vector_table("topic_id", np.arange(self.n_topics), self.item_vectors), step=step)
-        run.write_bytes(artifact_path(self.name, INDEX), to_bytes(self.index), step=step, rows=int(self.index.ntotal))
+        run.write_table(
+            artifacts.retriever(self.name, ITEMS),
+            vector_table("topic_id", np.arange(self.n_topics), self.item_vectors),
+            step=step,
+        )
+        run.write_bytes(
+            artifacts.retriever(self.name, INDEX), to_bytes(self.index), step=step, rows=int(self.index.ntotal)
+        )
         self._save_model(run, step)
 
     def _load_state(self, run: RunDir, meta: dict[str, Any]) -> None:
-        items = vectors_of(run.read_table(artifact_path(self.name, ITEMS)))
+        items = vectors_of(run.read_table(artifacts.retriever(self.name, ITEMS)))
         self.item_vectors = unit(items) if self.unit_vectors else np.ascontiguousarray(items, dtype=np.float32)
-        self.index = from_bytes(run.read_bytes(artifact_path(self.name, INDEX)))
+        self.index = from_bytes(run.read_bytes(artifacts.retriever(self.name, INDEX)))
         if self.index.ntotal != len(self.item_vectors):
-            raise DataError(f"{artifact_path(self.name, INDEX)} holds {self.index.ntotal} items, items.parquet {len(self.item_vectors)}")
+            raise DataError(
+                f"{artifacts.retriever(self.name, INDEX)} holds {self.index.ntotal} items, items.parquet "
+                f"{len(self.item_vectors)}"
+            )
         self._load_model(run, meta)
 
     def _save_model(self, run: RunDir, step: str) -> None:

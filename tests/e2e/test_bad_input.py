@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from ray_jobs import expand, ingest
-from reco.run_dir import RunDir
 from reco import artifacts
+from reco.run_dir import RunDir
 
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,8 +26,11 @@ GENERIC = ["--set", "data.format=generic", "--set", "data.columns={user: u, topi
 
 
 def _snapshot(run_dir: Path) -> dict[str, str]:
-    return {str(p.relative_to(run_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(run_dir.rglob("*")) if p.is_file() and "train" not in p.parts}
+    return {
+        str(p.relative_to(run_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(run_dir.rglob("*"))
+        if p.is_file() and "train" not in p.parts
+    }
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +118,9 @@ BAD_FILES = [
 def test_bad_interaction_files_fail_clearly_and_change_nothing(victim, tmp_path, capsys, make, message):
     before = _snapshot(victim)
     path = make(tmp_path)
-    rc = ingest.main(["--config", "configs/tiny.yaml", "--set", f"run_dir={victim}", "--set", f"data.path={path}", *GENERIC])
+    rc = ingest.main(
+        ["--config", "configs/tiny.yaml", "--set", f"run_dir={victim}", "--set", f"data.path={path}", *GENERIC]
+    )
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert rc == 2 and err.startswith("error: ") and message in err, err
     assert path.name in err or message == "no interactions"
@@ -124,27 +129,52 @@ def test_bad_interaction_files_fail_clearly_and_change_nothing(victim, tmp_path,
 
 def test_odd_but_valid_ids_come_through_exactly(ray_session, tmp_path):
     odd = ["-1", "-000042", "99999999999999999999999999", "ユーザー", "użytkownik", "👩‍🔬", "inner space"]
-    rows = {"u": [odd[i % len(odd)] for i in range(700)], "t": [f"topic-{i % 11}" for i in range(700)], "w": [1.0] * 700}  # 100 each
+    rows = {
+        "u": [odd[i % len(odd)] for i in range(700)],
+        "t": [f"topic-{i % 11}" for i in range(700)],
+        "w": [1.0] * 700,
+    }  # 100 each
     data = tmp_path / "odd.parquet"
     pq.write_table(pa.table(rows), data)
     run_dir = tmp_path / "run"
-    assert ingest.main(["--config", "configs/tiny.yaml", "--set", f"run_dir={run_dir}", "--set", f"data.path={data}", *GENERIC,
-                        ]) == 0
+    assert (
+        ingest.main(
+            [
+                "--config",
+                "configs/tiny.yaml",
+                "--set",
+                f"run_dir={run_dir}",
+                "--set",
+                f"data.path={data}",
+                *GENERIC,
+            ]
+        )
+        == 0
+    )
     raw = RunDir(str(run_dir)).read_table(artifacts.USER_VOCAB).column("raw_id").to_pylist()
     assert sorted(raw) == sorted(odd)
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "empty"),
-    ('{"seed_list_id": "a", "user_id": "ghost-1"}\n{"seed_list_id": "a", "user_id": "ghost-2"}\n', "no seed list has at least"),
-    ('{"seed_list_id": "a"}\n', "user_id"),
-    ("this is not json\n", "seeds.jsonl"),
-], ids=["empty-file", "only-unknown-ids", "missing-column", "malformed-json"])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "empty"),
+        (
+            '{"seed_list_id": "a", "user_id": "ghost-1"}\n{"seed_list_id": "a", "user_id": "ghost-2"}\n',
+            "no seed list has at least",
+        ),
+        ('{"seed_list_id": "a"}\n', "user_id"),
+        ("this is not json\n", "seeds.jsonl"),
+    ],
+    ids=["empty-file", "only-unknown-ids", "missing-column", "malformed-json"],
+)
 def test_bad_seed_lists_fail_clearly_and_change_nothing(victim, tmp_path, capsys, content, message):
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_text(content)
     before = _snapshot(victim)
-    rc = expand.main(["--config", "configs/tiny.yaml", "--set", f"run_dir={victim}", "--set", f"expansion.seed_lists={seeds}"])
+    rc = expand.main(
+        ["--config", "configs/tiny.yaml", "--set", f"run_dir={victim}", "--set", f"expansion.seed_lists={seeds}"]
+    )
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert rc == 2 and err.startswith("error: ") and message in err, err
     assert _snapshot(victim) == before

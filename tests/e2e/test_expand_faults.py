@@ -29,5 +29,7 @@ def test_killed_scoring_actor_is_retried_and_audiences_are_identical(tiny_run, t
     calm = RunDir(calm_dir).read_table("audiences").sort_by([("seed_list_id", "ascending"), ("rank", "ascending")])
     hit = RunDir(str(run_dir)).read_table("audiences").sort_by([("seed_list_id", "ascending"), ("rank", "ascending")])
     assert hit.num_rows == calm.num_rows > 0
-    assert hit.select(["seed_list_id", "user_id", "rank", "source"]).equals(calm.select(["seed_list_id", "user_id", "rank", "source"]))
+    assert hit.select(["seed_list_id", "user_id", "rank", "source"]).equals(
+        calm.select(["seed_list_id", "user_id", "rank", "source"])
+    )
     assert hit.column("score").to_pylist() == pytest.approx(calm.column("score").to_pylist(), rel=1e-6)

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from ray_jobs import train_embeddings
+from reco import artifacts
 from reco.config import load_config
 from reco.faults import fired
 from reco.run_dir import RunDir
-from reco import artifacts
 
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,10 +66,24 @@ def test_killed_training_job_resumes_when_rerun(ingested, ray_session):
     run_dir = ingested.parent / "job-killed"
     shutil.copytree(ingested, run_dir)
     address = ray_session.get_runtime_context().gcs_address
-    cmd = [sys.executable, "-m", "ray_jobs.train_embeddings", "--config", "configs/tiny.yaml", "--set", f"run_dir={run_dir}",
-           "--set", f"ray.address={address}", *[x for kv in TRAIN for x in ("--set", kv)], "--set", "embedding.epochs=30"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ray_jobs.train_embeddings",
+        "--config",
+        "configs/tiny.yaml",
+        "--set",
+        f"run_dir={run_dir}",
+        "--set",
+        f"ray.address={address}",
+        *[x for kv in TRAIN for x in ("--set", kv)],
+        "--set",
+        "embedding.epochs=30",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    job = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    job = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 300
     try:
         while time.time() < deadline and not list((run_dir / "train").glob("*/checkpoint_manager_snapshot.json")):
@@ -82,7 +96,9 @@ def test_killed_training_job_resumes_when_rerun(ingested, ray_session):
     assert not RunDir(str(run_dir)).has(artifacts.metrics("training"))
     time.sleep(2)  # let Ray notice the dead driver and release its workers
     killed_runs = sorted(d.name for d in (run_dir / "train").iterdir() if d.is_dir())
-    summary, _ = _train(run_dir, None, ["embedding.epochs=6"])  # the job again (here in the test process), a few epochs more
+    summary, _ = _train(
+        run_dir, None, ["embedding.epochs=6"]
+    )  # the job again (here in the test process), a few epochs more
     assert summary["train_run"] in killed_runs, (summary["train_run"], killed_runs)
     resumed = summary["resumed_after_epochs"]
     assert resumed and resumed[0] >= 1, resumed

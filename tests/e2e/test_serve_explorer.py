@@ -16,16 +16,26 @@ from pathlib import Path
 import pytest
 import requests
 
-from reco.run_dir import RunDir
 from reco import artifacts
+from reco.run_dir import RunDir
 
 pytestmark = pytest.mark.ray
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "explorer"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1400,1800"]
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1800",
+]
 AUDIENCE = 30
 WAIT_S = 60
 
@@ -82,8 +92,10 @@ def _first_list(run_dir: str) -> tuple[str, set[str]]:
 def _seed_pixels(driver) -> int:
     """Pixels of the seed colour on the map canvas: the seeds were really drawn."""
     return driver.execute_script("""
-        const c = document.getElementById('map'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 80 && d[i + 1] > 90 && d[i + 1] < 140 && d[i + 2] > 200) n++;
+        const c = document.getElementById('map');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] < 80 && d[i + 1] > 90 && d[i + 1] < 140 && d[i + 2] > 200) n++;
         return n;""")
 
 
@@ -104,34 +116,49 @@ def test_explorer_page_end_to_end(served, browser):
     _wait(d, lambda d: run_dir in by_id("id", "run-info").text, "the run directory")
     _wait(d, lambda d: len(Select(by_id("id", "seed-list")).options) > 1, "the prepared seed lists")
     _wait(d, lambda d: d.find_elements("css selector", "#eval-expansion table tbody tr"), "the expansion evaluation")
-    _wait(d, lambda d: d.execute_script("return [...document.querySelectorAll('.plots img')].every(i => i.complete && i.naturalWidth > 0)"),
-          "the report plots")
+    _wait(
+        d,
+        lambda d: d.execute_script(
+            "return [...document.querySelectorAll('.plots img')].every(i => i.complete && i.naturalWidth > 0)"
+        ),
+        "the report plots",
+    )
     assert d.find_elements("css selector", ".plots img"), "no report plot on the page"
     _shot(d, "01-loaded.png")
 
     # 2. expand a prepared list: the table and the map show the right counts
     list_id, members = _first_list(run_dir)
     Select(by_id("id", "seed-list")).select_by_value(list_id)
-    _wait(d, lambda d: len(by_id("id", "seed-ids").get_attribute("value").split()) == len(members), "the list's seed ids")
+    _wait(
+        d, lambda d: len(by_id("id", "seed-ids").get_attribute("value").split()) == len(members), "the list's seed ids"
+    )
     assert set(by_id("id", "seed-ids").get_attribute("value").split()) == members
     Select(by_id("id", "method")).select_by_value("blend")
     size = by_id("id", "audience-size")
     size.clear()
     size.send_keys(str(AUDIENCE))
     by_id("id", "expand-btn").click()
-    _wait(d, lambda d: by_id("id", "legend-audience").text == str(AUDIENCE) and _idle(d), "the expanded audience on the map")
+    _wait(
+        d,
+        lambda d: by_id("id", "legend-audience").text == str(AUDIENCE) and _idle(d),
+        "the expanded audience on the map",
+    )
     rows = d.find_elements("css selector", "#audience-table tbody tr")
     assert len(rows) == AUDIENCE
     audience = [r.get_attribute("data-user") for r in rows]
     assert not set(audience) & members, "a seed came back in the audience"
     assert [r.find_elements("css selector", "td")[0].text for r in rows] == [str(i) for i in range(1, AUDIENCE + 1)]
-    _wait(d, lambda d: all(r.find_elements("css selector", "td")[4].text not in ("…", "") for r in rows), "the top topics")
+    _wait(
+        d, lambda d: all(r.find_elements("css selector", "td")[4].text not in ("…", "") for r in rows), "the top topics"
+    )
     assert "community" in rows[0].find_elements("css selector", "td")[4].text  # synthetic topic names
     canvas = by_id("id", "map")
     n_embedded = RunDir(run_dir).read_table(artifacts.USER_EMBEDDINGS, columns=["user_id"]).num_rows
     assert canvas.get_attribute("data-seeds") == by_id("id", "legend-seeds").text == str(len(members))
     assert canvas.get_attribute("data-audience") == str(AUDIENCE)
-    assert canvas.get_attribute("data-background") == by_id("id", "legend-background").text == str(min(2000, n_embedded))
+    assert (
+        canvas.get_attribute("data-background") == by_id("id", "legend-background").text == str(min(2000, n_embedded))
+    )
     assert _seed_pixels(d) > 20
     assert by_id("id", "expand-error").get_attribute("hidden") is not None
     _shot(d, "02-expanded.png")
@@ -139,15 +166,24 @@ def test_explorer_page_end_to_end(served, browser):
     # 3. one user: history beside recommendations with calibrated probabilities
     user = audience[0]
     rows[0].find_element("css selector", "button").click()
-    _wait(d, lambda d: by_id("id", "user-id").get_attribute("value") == user and _idle(d)
-          and d.find_elements("css selector", "#recs-table tbody tr"), "the user's recommendations")
+    _wait(
+        d,
+        lambda d: (
+            by_id("id", "user-id").get_attribute("value") == user
+            and _idle(d)
+            and d.find_elements("css selector", "#recs-table tbody tr")
+        ),
+        "the user's recommendations",
+    )
     history = d.find_elements("css selector", "#history-table tbody tr")
     recs = d.find_elements("css selector", "#recs-table tbody tr")
     assert history and len(recs) == 10
     probs = [float(r.find_elements("css selector", "td")[2].text) for r in recs]
     assert probs == sorted(probs, reverse=True) and all(0 <= p <= 1 for p in probs)
     trained_on = {r.find_elements("css selector", "td")[0].text for r in history if "(held out)" not in r.text}
-    assert not trained_on & {r.find_elements("css selector", "td")[1].text for r in recs}, "recommended an item the user already has"
+    assert not trained_on & {r.find_elements("css selector", "td")[1].text for r in recs}, (
+        "recommended an item the user already has"
+    )
     _shot(d, "03-user.png")
 
     # 4. a bad request: the API's reason, in words, on the page; nothing else breaks
@@ -166,4 +202,8 @@ def test_explorer_page_end_to_end(served, browser):
     assert "unknown user 'no-such-user'" in by_id("id", "user-error").text
     assert not by_id("id", "user-details").is_displayed(), "the previous user's tables stayed under the error"
     _shot(d, "04-errors.png")
-    assert not [e for e in d.get_log("browser") if e["level"] == "SEVERE" and "404" not in e["message"] and "400" not in e["message"]]
+    assert not [
+        e
+        for e in d.get_log("browser")
+        if e["level"] == "SEVERE" and "404" not in e["message"] and "400" not in e["message"]
+    ]

@@ -19,8 +19,8 @@ import pytest
 import requests
 from hypothesis import HealthCheck, settings
 
-from reco.run_dir import RunDir
 from reco import artifacts
+from reco.run_dir import RunDir
 
 pytestmark = pytest.mark.ray
 
@@ -53,8 +53,10 @@ def test_expand_finds_held_out_community_members(served, method):
     base, run_dir = served.base, served.run_dir
     seeds, held_out, n_users = _community(run_dir)
     size = 2 * len(held_out)
-    r = requests.post(f"{base}/v1/audiences/expand", json={"seed_user_ids": seeds + ["nobody-1", seeds[0]],
-                                                            "audience_size": size, "method": method})
+    r = requests.post(
+        f"{base}/v1/audiences/expand",
+        json={"seed_user_ids": seeds + ["nobody-1", seeds[0]], "audience_size": size, "method": method},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     audience = [m["user_id"] for m in body["audience"]]
@@ -143,7 +145,9 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("verb, path, body, status, message", BAD, ids=[f"{b[1]}-{b[3]}-{i}" for i, b in enumerate(BAD)])
+@pytest.mark.parametrize(
+    "verb, path, body, status, message", BAD, ids=[f"{b[1]}-{b[3]}-{i}" for i, b in enumerate(BAD)]
+)
 def test_bad_requests_get_a_4xx_with_one_line(served, verb, path, body, status, message):
     base = served.base
     if body is None:
@@ -183,7 +187,9 @@ def test_ranking_replica_killed_during_a_stream_fails_no_request(served):
     def stream() -> None:
         with requests.Session() as s:
             while not stop.is_set():
-                statuses.append(s.post(f"{base}/v1/rank", json={"user_id": user, "item_ids": items}, timeout=30).status_code)
+                statuses.append(
+                    s.post(f"{base}/v1/rank", json={"user_id": user, "item_ids": items}, timeout=30).status_code
+                )
 
     clients = [threading.Thread(target=stream) for _ in range(4)]
     for c in clients:
@@ -215,8 +221,11 @@ def _wait_for_deployments(app_name: str, names: set[str], timeout_s: float = 120
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         app = serve.status().applications.get(app_name)
-        if app is not None and set(app.deployments) == names and all(
-                set(d.replica_states) == {"RUNNING"} for d in app.deployments.values()):
+        if (
+            app is not None
+            and set(app.deployments) == names
+            and all(set(d.replica_states) == {"RUNNING"} for d in app.deployments.values())
+        ):
             return
         time.sleep(0.5)
     raise AssertionError(f"{app_name} did not settle on {sorted(names)}")
@@ -229,15 +238,19 @@ def test_redeploy_new_run_dir_without_failed_requests(served, tmp_path):
 
     The shape changes first, with no requests in flight: Serve deletes the deployments the new
     shape lacks while the old ingress replicas drain, so a request caught in an old ingress then
-    waits for an expansion replica that will never come (README, "Serving")."""
+    waits for an expansion replica that will never come (docs/serving.md)."""
     from ray import serve
 
     from serve.app import build_app
 
     base, run_dir = served.base, served.run_dir
     colocated = {"rank_in_ingress": True, "retrieve_in_ingress": True, "expand_in_ingress": True}
-    serve.run(build_app({"run_dir": run_dir, **colocated, **served.settings}), name=served.name,
-              route_prefix=served.prefix, blocking=False)
+    serve.run(
+        build_app({"run_dir": run_dir, **colocated, **served.settings}),
+        name=served.name,
+        route_prefix=served.prefix,
+        blocking=False,
+    )
     _wait_for_deployments(served.name, {"Gateway"})
     new_dir = str(tmp_path / "next-run")
     shutil.copytree(run_dir, new_dir)
@@ -248,14 +261,21 @@ def test_redeploy_new_run_dir_without_failed_requests(served, tmp_path):
     def stream() -> None:
         with requests.Session() as s:
             while not stop.is_set():
-                r = s.post(f"{base}/v1/audiences/expand", json={"seed_user_ids": seeds[:20], "audience_size": 50, "method": "density"})
+                r = s.post(
+                    f"{base}/v1/audiences/expand",
+                    json={"seed_user_ids": seeds[:20], "audience_size": 50, "method": "density"},
+                )
                 statuses.append(r.status_code)
 
     t = threading.Thread(target=stream)
     t.start()
     time.sleep(1)
-    serve.run(build_app({"run_dir": new_dir, **colocated, **served.settings}), name=served.name,
-              route_prefix=served.prefix, blocking=False)
+    serve.run(
+        build_app({"run_dir": new_dir, **colocated, **served.settings}),
+        name=served.name,
+        route_prefix=served.prefix,
+        blocking=False,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and requests.get(f"{base}/readyz").json().get("run_dir") != new_dir:
         time.sleep(0.5)

@@ -38,8 +38,15 @@ def main(argv: list[str]) -> int:
     with socket.socket() as s:  # the test session's own instance holds the default dashboard port
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 3, "include_dashboard": True, "dashboard_port": port,
-                                                            "object_store_memory": 256 * 2**20})
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 3,
+            "include_dashboard": True,
+            "dashboard_port": port,
+            "object_store_memory": 256 * 2**20,
+        },
+    )
     cluster.add_node(num_cpus=3, object_store_memory=256 * 2**20)
     cluster.wait_for_nodes()
     ray.init(address=cluster.address)

@@ -8,16 +8,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from ray_jobs import evaluate, expand
+from reco import artifacts
 from reco.config import load_config
-from reco.embedding.config import IndexConfig
 from reco.data.vectors import vector_table, vectors_of
+from reco.embedding.config import IndexConfig
+from reco.embedding.index import build_index, to_bytes
 from reco.errors import DataError
 from reco.expansion.list_models import ARTIFACT, ListModels
 from reco.expansion.scoring import score_all_users
-
-from reco.embedding.index import build_index, to_bytes
 from reco.run_dir import RunDir
-from reco import artifacts
 
 pytestmark = pytest.mark.ray
 
@@ -36,8 +35,11 @@ def build_run(path, n=600, dim=16, clusters=4, seed=0):
     for i, start in enumerate(range(0, n, n // 3)):
         pq.write_table(table.slice(start, n // 3), run.path(f"{tmp}/part-{i}.parquet"))
     run.commit_dir(tmp, artifacts.USER_EMBEDDINGS, step="test", rows=n)
-    run.write_table(artifacts.USER_VOCAB, pa.table({"user_id": np.arange(n), "raw_id": [f"user-{i}" for i in range(n)],
-                                                     "count": rng.integers(1, 50, n)}), step="test")
+    run.write_table(
+        artifacts.USER_VOCAB,
+        pa.table({"user_id": np.arange(n), "raw_id": [f"user-{i}" for i in range(n)], "count": rng.integers(1, 50, n)}),
+        step="test",
+    )
     run.write_table(artifacts.index_ids("users"), pa.table({"position": np.arange(n), "user_id": dense}), step="test")
     run.write_bytes(artifacts.index("users"), to_bytes(build_index(x, IndexConfig())), step="test")
     return run, dense, label
@@ -51,16 +53,28 @@ def expanded(ray_session, tmp_path_factory):
     for c, size in ((0, 60), (1, 25), (2, 12)):
         members = dense[label == c][:size]
         rows += [{"seed_list_id": f"list-{c}", "user_id": f"user-{u}"} for u in members]
-    rows += [{"seed_list_id": "list-0", "user_id": "ghost"}, {"seed_list_id": "list-0", "user_id": "nobody"},
-             {"seed_list_id": "list-1", "user_id": rows[70]["user_id"]}]
+    rows += [
+        {"seed_list_id": "list-0", "user_id": "ghost"},
+        {"seed_list_id": "list-0", "user_id": "nobody"},
+        {"seed_list_id": "list-1", "user_id": rows[70]["user_id"]},
+    ]
     rows += [{"seed_list_id": "too-small", "user_id": f"user-{u}"} for u in dense[:3]]
     lists = root / "lists.jsonl"
     lists.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cfg = load_config("configs/tiny.yaml", [
-        f"run_dir={run.uri}", f"expansion.seed_lists={lists}", "expansion.audience_size=40", "expansion.job.batch_size=64",
-        "expansion.classifier.hidden=8", "expansion.classifier.max_epochs=60", "expansion.blend.depth=2",
-        "expansion.protocol.splits=3", "expansion.protocol.actors=1",
-    ])
+    cfg = load_config(
+        "configs/tiny.yaml",
+        [
+            f"run_dir={run.uri}",
+            f"expansion.seed_lists={lists}",
+            "expansion.audience_size=40",
+            "expansion.job.batch_size=64",
+            "expansion.classifier.hidden=8",
+            "expansion.classifier.max_epochs=60",
+            "expansion.blend.depth=2",
+            "expansion.protocol.splits=3",
+            "expansion.protocol.actors=1",
+        ],
+    )
     summary = expand.run(cfg, run)
     return cfg, run, summary
 
@@ -81,11 +95,17 @@ def test_ray_data_audiences_equal_the_single_process_scorer_exactly(expanded):
     users = run.read_table(artifacts.USER_EMBEDDINGS)
     ref = score_all_users(models, users.column("user_id").to_numpy(), vectors_of(users), 40, 80)
     raw = np.array([f"user-{i}" for i in range(600)], dtype=object)
-    want = pa.table({
-        "seed_list_id": pa.array(np.asarray(models.list_ids, dtype=object)[ref.column("list_pos").to_numpy()], pa.string()),
-        "user_id": pa.array(raw[ref.column("user_id").to_numpy()], pa.string()),
-        "score": ref.column("score"), "rank": ref.column("rank"), "source": ref.column("source"),
-    })
+    want = pa.table(
+        {
+            "seed_list_id": pa.array(
+                np.asarray(models.list_ids, dtype=object)[ref.column("list_pos").to_numpy()], pa.string()
+            ),
+            "user_id": pa.array(raw[ref.column("user_id").to_numpy()], pa.string()),
+            "score": ref.column("score"),
+            "rank": ref.column("rank"),
+            "source": ref.column("source"),
+        }
+    )
     assert got.num_rows == 3 * 40
     assert got.select(want.column_names).equals(want)
 

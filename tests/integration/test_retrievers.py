@@ -2,7 +2,8 @@
 
 A copy of the session's tiny run (its pipeline ingested, trained StarSpace and exported the
 embeddings) is the starting point; the multi-interest job (Ray Data), the sequence tower and
-two-tower and MF jobs (Ray Train, one or two epochs, then Ray Data inference) write their retrievers; each retriever is loaded by name from the run directory as
+two-tower and MF jobs (Ray Train, one or two epochs, then Ray Data inference) write their retrievers; each retriever
+is loaded by name from the run directory as
 serving will load it and asked for one user's candidates with recent topics, directly and over
 HTTP through the Serve application's ``/v1/recommend`` on this run directory.
 """
@@ -13,23 +14,33 @@ import pyarrow.parquet as pq
 import pytest
 
 from ray_jobs import expand, multi_interest, train_mf, train_sequence, train_two_tower
+from reco import artifacts
 from reco.config import load_config
 from reco.expansion.blend import top_depth
 from reco.expansion.list_models import ARTIFACT, ListModels
 from reco.expansion.scoring import score_all_users
-
 from reco.expansion.user_vectors import VectorSets
-from reco.retrieval.base import artifact_path, load_retriever
+from reco.retrieval.registry import load_retriever
 from reco.run_dir import RunDir
-from reco import artifacts
 
 pytestmark = pytest.mark.ray
 
 SETTINGS = [
-    "retrieval.sequence.epochs=1", "retrieval.sequence.dim=16", "retrieval.sequence.max_len=16", "retrieval.sequence.layers=1",
-    "retrieval.sequence.sequences_per_user=1", "retrieval.sequence.batch_size=128", "retrieval.sequence.negatives=64",
-    "retrieval.two_tower.epochs=1", "retrieval.two_tower.num_workers=1", "retrieval.two_tower.dim=16", "retrieval.two_tower.hidden=32", "retrieval.two_tower.samples_per_user=2",
-    "retrieval.mf.epochs=2", "retrieval.mf.dim=16", "retrieval.mf.num_workers=1",
+    "retrieval.sequence.epochs=1",
+    "retrieval.sequence.dim=16",
+    "retrieval.sequence.max_len=16",
+    "retrieval.sequence.layers=1",
+    "retrieval.sequence.sequences_per_user=1",
+    "retrieval.sequence.batch_size=128",
+    "retrieval.sequence.negatives=64",
+    "retrieval.two_tower.epochs=1",
+    "retrieval.two_tower.num_workers=1",
+    "retrieval.two_tower.dim=16",
+    "retrieval.two_tower.hidden=32",
+    "retrieval.two_tower.samples_per_user=2",
+    "retrieval.mf.epochs=2",
+    "retrieval.mf.dim=16",
+    "retrieval.mf.num_workers=1",
 ]
 NAMES = ["popularity", "last_items_knn", "pooled", "multi_interest", "sequence_tower", "two_tower", "pixie", "mf"]
 
@@ -38,8 +49,12 @@ NAMES = ["popularity", "last_items_knn", "pooled", "multi_interest", "sequence_t
 def built(copy_run):
     cfg = load_config("configs/tiny.yaml", [f"run_dir={copy_run('retrievers')}", *SETTINGS])
     run = RunDir(cfg.run_dir)
-    summaries = {"multi_interest": multi_interest.run(cfg, run), "sequence": train_sequence.run(cfg, run),
-                 "two_tower": train_two_tower.run(cfg, run), "mf": train_mf.run(cfg, run)}
+    summaries = {
+        "multi_interest": multi_interest.run(cfg, run),
+        "sequence": train_sequence.run(cfg, run),
+        "two_tower": train_two_tower.run(cfg, run),
+        "mf": train_mf.run(cfg, run),
+    }
     return cfg, run, summaries
 
 
@@ -51,7 +66,7 @@ def test_batch_jobs_write_every_users_vectors(built):
     assert 0 <= s["two_tower"]["val_recall@50"] <= 1
     assert s["mf"]["trained"] and s["mf"]["epochs_run"] == 2 and 0 < s["mf"]["val_recall@50"] <= 1
     assert s["multi_interest"]["mean_interests"] >= 1
-    users = run.read_table(artifact_path("multi_interest", "users"))
+    users = run.read_table(artifacts.retriever("multi_interest", "users"))
     assert users.num_rows == 600 and set(users.column_names) >= {"user_id", "topics", "vectors", "vector_weights"}
 
 
@@ -91,8 +106,11 @@ def test_each_retriever_serves_the_recommend_route_over_http(built, serve_app):
     colocated = {"rank_in_ingress": True, "retrieve_in_ingress": True}  # two replicas to start instead of four
     with serve_app(build_app({"run_dir": run.uri, **colocated}), "retrievers", "/retrievers") as base:
         for name in NAMES:
-            r = requests.post(f"{base}/v1/recommend", json={"user_id": raw_user, "k": 5, "recent_item_ids": recent, "retriever": name},
-                              timeout=60)
+            r = requests.post(
+                f"{base}/v1/recommend",
+                json={"user_id": raw_user, "k": 5, "recent_item_ids": recent, "retriever": name},
+                timeout=60,
+            )
             assert r.status_code == 200, (name, r.text)
             body = r.json()
             got = [x["item_id"] for x in body["items"]]
@@ -103,21 +121,25 @@ def test_each_retriever_serves_the_recommend_route_over_http(built, serve_app):
 def test_the_expand_job_reads_a_retrievers_user_vectors(built):
     """expansion.user_vectors=multi_interest: the Ray Data job scores each user by its best
     vector, exactly as the single-process scorer does, and its audiences are mostly the lists'
-    planted communities (single-vector sets are unit-tested in test_expansion_user_vectors.py)."""
+    planted communities (single-vector sets are unit-tested in tests/unit/expansion/test_user_vectors.py)."""
     cfg, run, _ = built
     name = "multi_interest"
     ecfg = load_config("configs/tiny.yaml", [f"run_dir={run.uri}", *SETTINGS, f"expansion.user_vectors={name}"])
     summary = expand.run(ecfg, run)
     metrics = run.read_json(artifacts.metrics("expand"))
-    table = run.read_table(artifact_path(name, "users"), columns=["user_id", "vectors", "vector_weights"])
+    table = run.read_table(artifacts.retriever(name, "users"), columns=["user_id", "vectors", "vector_weights"])
     sets = VectorSets.from_table(table, ecfg.expansion.max_vectors)  # each user's most important ones
     assert metrics["user_vectors"] == name and summary["users"] == 600 and metrics["vectors"] == sets.count()
     models = ListModels.from_bytes(run.read_bytes(ARTIFACT))
     k = ecfg.expansion.audience_size
-    ref = score_all_users(models, table.column("user_id").to_numpy(), sets, k, top_depth(ecfg.expansion.blend, k)).to_pandas()
+    ref = score_all_users(
+        models, table.column("user_id").to_numpy(), sets, k, top_depth(ecfg.expansion.blend, k)
+    ).to_pandas()
     raw = dict(zip(*run.read_table(artifacts.USER_VOCAB, columns=["user_id", "raw_id"]).to_pydict().values()))
     got = run.read_table("audiences").to_pandas()
-    want = [(models.list_ids[p], raw[u], r, s) for p, u, r, s in zip(ref.list_pos, ref.user_id, ref["rank"], ref.source)]
+    want = [
+        (models.list_ids[p], raw[u], r, s) for p, u, r, s in zip(ref.list_pos, ref.user_id, ref["rank"], ref.source)
+    ]
     assert list(zip(got.seed_list_id, got.user_id, got["rank"], got.source)) == want
     # Lists with at least k true members left outside the seeds (a whole-community list has none).
     truth = run.read_table(artifacts.LIST_TRUTH).to_pandas().groupby("seed_list_id").user_id.agg(set)
@@ -130,7 +152,7 @@ def test_the_expand_job_reads_a_retrievers_user_vectors(built):
 
 def test_a_rerun_re_embeds_only_users_with_new_engagements(built):
     cfg, run, _ = built
-    before = run.read_table(artifact_path("sequence_tower", "users")).sort_by("user_id")
+    before = run.read_table(artifacts.retriever("sequence_tower", "users")).sort_by("user_id")
     hist = run.read_table("histories")
     changed = hist.column("user_id").to_numpy()[:3]
     topics = hist.column("topics").to_pylist()
@@ -149,7 +171,14 @@ def test_a_rerun_re_embeds_only_users_with_new_engagements(built):
 
     s = train_sequence.run(cfg, run)
     assert not s["trained"] and s["incremental"] and s["embedded"] == 3 and s["users"] == 600
-    after = run.read_table(artifact_path("sequence_tower", "users")).sort_by("user_id")
-    moved = [u for u, a, b in zip(after.column("user_id").to_pylist(), after.column("vectors").to_pylist(), before.column("vectors").to_pylist())
-             if not np.allclose(a, b)]
+    after = run.read_table(artifacts.retriever("sequence_tower", "users")).sort_by("user_id")
+    moved = [
+        u
+        for u, a, b in zip(
+            after.column("user_id").to_pylist(),
+            after.column("vectors").to_pylist(),
+            before.column("vectors").to_pylist(),
+        )
+        if not np.allclose(a, b)
+    ]
     assert sorted(moved) == sorted(changed.tolist())

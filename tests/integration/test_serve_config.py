@@ -64,4 +64,3 @@ def test_a_misspelt_setting_is_a_config_error():
 def test_an_unknown_deployment_option_is_refused():
     with pytest.raises(TypeError):
         compose({}, {"ExpansionDeployment": {"replicas": 2}})
-

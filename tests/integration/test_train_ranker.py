@@ -1,12 +1,13 @@
-"""train_ranker on Ray Train with two workers (the tiny run's pipeline step): every epoch reported, artifacts, resume."""
+"""train_ranker on Ray Train with two workers (the tiny run's pipeline step): every epoch reported, artifacts, "
+"resume."""
 
 import numpy as np
 import pytest
 
 from ray_jobs import train_ranker
+from reco import artifacts
 from reco.rank.artifact import Ranker
 from reco.run_dir import RunDir
-from reco import artifacts
 
 pytestmark = pytest.mark.ray
 

@@ -8,12 +8,11 @@ rerun): tests/e2e/test_fault_tolerance.py.
 import numpy as np
 import pytest
 
-from reco.embedding.export import load_model
-
+from reco import artifacts
 from reco.data.vectors import vectors_of
+from reco.embedding.export import load_model
 from reco.embedding.index import from_bytes
 from reco.run_dir import RunDir
-from reco import artifacts
 
 pytestmark = pytest.mark.ray
 

@@ -31,7 +31,9 @@ def test_wrong_type_is_named(tmp_path):
 
 
 def test_overrides_are_parsed_as_yaml():
-    cfg = load_config("configs/tiny.yaml", ["embedding.epochs=7", "ingest.exclude_topics=['a', 'b']", "index.kind=hnsw"])
+    cfg = load_config(
+        "configs/tiny.yaml", ["embedding.epochs=7", "ingest.exclude_topics=['a', 'b']", "index.kind=hnsw"]
+    )
     assert cfg.embedding.epochs == 7
     assert cfg.ingest.exclude_topics == ["a", "b"]
     assert cfg.index.kind == "hnsw"

@@ -6,9 +6,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from reco import artifacts
 from reco.errors import ArtifactError
 from reco.run_dir import RunDir
-from reco import artifacts
 
 
 def test_manifest_records_config_versions_rows_and_checksums(tmp_path):
@@ -20,6 +20,8 @@ def test_manifest_records_config_versions_rows_and_checksums(tmp_path):
     assert "ray" in m["versions"] and "torch" in m["versions"]
     entry = m["artifacts"]["vocab/x.parquet"]
     assert entry["rows"] == 3 and entry["step"] == "test" and len(entry["files"][""]["sha256"]) == 64
+    assert run.entry("vocab/x.parquet") == entry and run.config() == {"a": 1}
+    assert run.has("vocab/x.parquet") and not run.has("vocab/y.parquet") and run.names() == {"vocab/x.parquet"}
     assert run.read_table("vocab/x.parquet").column("v").to_pylist() == [1, 2, 3]
 
 

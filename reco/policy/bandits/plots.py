@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import io
+import numpy as np
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from reco.plots import figure_png, plt
 
 
 def regret_png(summary: dict[str, dict]) -> bytes:
@@ -21,8 +17,4 @@ def regret_png(summary: dict[str, dict]) -> bytes:
     ax.set_ylabel("cumulative expected regret")
     ax.set_title(f"Online simulation, mean over {next(iter(summary.values()))['seeds']} seeds")
     ax.legend(fontsize=8)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binomtest
 
-from reco.policy.bandits.policy import BanditPolicy, ranking
 from reco.errors import DataError
-from reco.policy.logged_data import LoggedFeedback
+from reco.policy.bandits.policy import BanditPolicy, ranking
+from reco.policy.ope.logged_data import LoggedFeedback
 
 FeatureFn = Callable[[LoggedFeedback, int], np.ndarray]
 
@@ -35,11 +35,15 @@ class ReplayResult:
 
 def check_uniform_logging(log: LoggedFeedback) -> None:
     if np.ptp(log.propensity) > 1e-12:
-        raise DataError(f"{log.source}: replay needs uniformly random logs, but propensities range "
-                        f"{log.propensity.min():.4g}..{log.propensity.max():.4g}")
+        raise DataError(
+            f"{log.source}: replay needs uniformly random logs, but propensities range "
+            f"{log.propensity.min():.4g}..{log.propensity.max():.4g}"
+        )
 
 
-def replay(log: LoggedFeedback, policy: BanditPolicy, features: FeatureFn, seed: int, level: float = 0.95) -> ReplayResult:
+def replay(
+    log: LoggedFeedback, policy: BanditPolicy, features: FeatureFn, seed: int, level: float = 0.95
+) -> ReplayResult:
     """Replay ``policy`` over ``log`` in row order; ``features(log, i)`` gives row i's (n_actions, d) feature rows."""
     check_uniform_logging(log)
     rng = np.random.default_rng(seed)

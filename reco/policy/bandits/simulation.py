@@ -15,7 +15,7 @@ import numpy as np
 from reco.policy.bandits.config import BanditConfig
 from reco.policy.bandits.factory import make_policy
 from reco.policy.bandits.policy import choose
-from reco.policy.synthetic_bandit import SyntheticBandit, make_bandit
+from reco.policy.ope.synthetic_bandit import SyntheticBandit, make_bandit
 
 
 def bandit_environment(cfg: BanditConfig) -> SyntheticBandit:
@@ -50,6 +50,10 @@ def regret_summary(curves: dict[str, list[np.ndarray]]) -> dict[str, dict]:
     out = {}
     for name, runs in curves.items():
         cum = np.cumsum(np.vstack(runs), axis=1)
-        out[name] = {"cumulative_regret": float(cum[:, -1].mean()), "sd": float(cum[:, -1].std(ddof=1)) if len(runs) > 1 else 0.0,
-                     "seeds": len(runs), "curve": cum.mean(axis=0)}
+        out[name] = {
+            "cumulative_regret": float(cum[:, -1].mean()),
+            "sd": float(cum[:, -1].std(ddof=1)) if len(runs) > 1 else 0.0,
+            "seeds": len(runs),
+            "curve": cum.mean(axis=0),
+        }
     return out

@@ -53,12 +53,17 @@ def bootstrap_values(terms: dict[str, EstimatorTerms], draws: int, seed: int) ->
             den = t.denominator[idx].sum(axis=1)
             num = t.numerator[idx].sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                out[name][start:start + b] = np.where(den != 0, num / np.where(den == 0, 1, den), np.nan)
+                out[name][start : start + b] = np.where(den != 0, num / np.where(den == 0, 1, den), np.nan)
     return out
 
 
-def paired_bootstrap(estimate: Callable[[np.ndarray, np.ndarray], dict[str, float]], n_rows: int, n_target_rows: int,
-                     draws: int, seed: int) -> dict[str, np.ndarray]:
+def paired_bootstrap(
+    estimate: Callable[[np.ndarray, np.ndarray], dict[str, float]],
+    n_rows: int,
+    n_target_rows: int,
+    draws: int,
+    seed: int,
+) -> dict[str, np.ndarray]:
     """``draws`` values of ``estimate(rows, target_rows)``, both index sets resampled with replacement.
 
     For estimates that read two samples (OBD: the random log's rows and the bts log's rows that
@@ -84,7 +89,11 @@ def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float,
     return float(lo), float(hi)
 
 
-def estimate_with_intervals(terms: dict[str, EstimatorTerms], draws: int, seed: int, level: float = 0.95) -> dict[str, dict]:
+def estimate_with_intervals(
+    terms: dict[str, EstimatorTerms], draws: int, seed: int, level: float = 0.95
+) -> dict[str, dict]:
     """{estimator: {"estimate", "ci"}} in one process (the Ray job spreads the draws instead)."""
     boot = bootstrap_values(terms, draws, seed)
-    return {name: {"estimate": t.value(), "ci": list(percentile_interval(boot[name], level))} for name, t in terms.items()}
+    return {
+        name: {"estimate": t.value(), "ci": list(percentile_interval(boot[name], level))} for name, t in terms.items()
+    }

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reco.errors import DataError
-from reco.policy.logged_data import LoggedFeedback, check_propensities
+from reco.policy.ope.logged_data import LoggedFeedback, check_propensities
 
 ESTIMATORS = ("ipw", "snipw", "dm", "dr", "switch_dr")
 
@@ -51,9 +51,12 @@ class OPEInputs:
     q_logged: np.ndarray | None = None  # q(x, a) for the logged action
     q_target: np.ndarray | None = None  # sum_a pi_e(a|x) q(x, a)
 
-    def subset(self, rows: np.ndarray) -> "OPEInputs":
+    def subset(self, rows: np.ndarray) -> OPEInputs:
         """The inputs of resampled rows (a bootstrap draw with the reward model held fixed)."""
-        pick = lambda a: None if a is None else a[rows]  # noqa: E731
+
+        def pick(a):
+            return None if a is None else a[rows]
+
         return OPEInputs(self.reward[rows], self.weight[rows], pick(self.q_logged), pick(self.q_target))
 
 

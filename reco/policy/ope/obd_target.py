@@ -40,7 +40,7 @@ from reco.errors import DataError
 from reco.policy.ope.bootstrap import percentile_interval
 from reco.policy.ope.config import EstimatorConfig, RewardModelConfig
 from reco.policy.ope.estimators import all_estimators, ope_inputs
-from reco.policy.logged_data import LoggedFeedback
+from reco.policy.ope.logged_data import LoggedFeedback
 from reco.policy.ope.reward_model import cross_fit, fold_ids
 
 MODEL_BASED = ("dm", "dr", "switch_dr")
@@ -51,7 +51,10 @@ def time_edges(logs: list[LoggedFeedback], n_blocks: int) -> np.ndarray:
     if n_blocks == 1:
         return np.array([-np.inf, np.inf])
     if any(lg.timestamp is None for lg in logs):
-        raise DataError(f"time_blocks={n_blocks} needs timestamps, and {next(lg.source for lg in logs if lg.timestamp is None)} has none")
+        raise DataError(
+            f"time_blocks={n_blocks} needs timestamps, and {next(lg.source for lg in logs if lg.timestamp is None)} "
+            "has none"
+        )
     lo = min(float(lg.timestamp.min()) for lg in logs)
     hi = max(float(lg.timestamp.max()) for lg in logs)
     return np.linspace(lo, hi, n_blocks + 1)
@@ -64,8 +67,9 @@ def time_block(log: LoggedFeedback, edges: np.ndarray) -> np.ndarray:
     return np.clip(np.searchsorted(edges, log.timestamp, side="right") - 1, 0, n_blocks - 1)
 
 
-def empirical_action_dist(target_log: LoggedFeedback, n_positions: int, edges: np.ndarray | None = None,
-                          rows: np.ndarray | None = None) -> np.ndarray:
+def empirical_action_dist(
+    target_log: LoggedFeedback, n_positions: int, edges: np.ndarray | None = None, rows: np.ndarray | None = None
+) -> np.ndarray:
     """(n_blocks, n_positions, n_actions): share of the target policy's rows in each slice and
     position showing each action; ``rows`` picks (resampled) rows of the target log."""
     edges = np.array([-np.inf, np.inf]) if edges is None else edges
@@ -77,8 +81,10 @@ def empirical_action_dist(target_log: LoggedFeedback, n_positions: int, edges: n
     totals = counts.sum(axis=2, keepdims=True)
     if (totals == 0).any():
         b, k = np.argwhere(totals[..., 0] == 0)[0]
-        raise DataError(f"{target_log.source}: no rows in time slice {b + 1} at position {k + 1}; "
-                        "cannot estimate the policy there (use fewer ope.obd.time_blocks)")
+        raise DataError(
+            f"{target_log.source}: no rows in time slice {b + 1} at position {k + 1}; "
+            "cannot estimate the policy there (use fewer ope.obd.time_blocks)"
+        )
     return counts / totals
 
 
@@ -86,7 +92,10 @@ def per_row_dist(dist: np.ndarray, log: LoggedFeedback, edges: np.ndarray | None
     """(n, n_actions): each logged row's target distribution, by its time slice and position."""
     edges = np.array([-np.inf, np.inf]) if edges is None else edges
     if log.position.max() >= dist.shape[1]:
-        raise DataError(f"{log.source}: position {log.position.max() + 1} has no target distribution (only {dist.shape[1]} positions)")
+        raise DataError(
+            f"{log.source}: position {log.position.max() + 1} has no target distribution (only {dist.shape[1]} "
+            "positions)"
+        )
     return dist[time_block(log, edges), log.position]
 
 
@@ -123,7 +132,12 @@ def on_policy_truth(target_log: LoggedFeedback, draws: int, seed: int, level: fl
     r = target_log.reward
     rng = np.random.default_rng(seed)
     boot = np.array([r[rng.integers(0, r.size, r.size)].mean() for _ in range(draws)])
-    return {"value": float(r.mean()), "ci": list(percentile_interval(boot, level)), "rows": int(r.size), "clicks": int(r.sum())}
+    return {
+        "value": float(r.mean()),
+        "ci": list(percentile_interval(boot, level)),
+        "rows": int(r.size),
+        "clicks": int(r.sum()),
+    }
 
 
 def relative_error(estimate: float, truth: float) -> float:
@@ -132,24 +146,42 @@ def relative_error(estimate: float, truth: float) -> float:
 
 def weight_diagnostics(weight: np.ndarray) -> dict:
     """Importance weights at a glance: max, mean (about 1 if the supports match) and effective sample size."""
-    return {"max": float(weight.max()), "mean": float(weight.mean()),
-            "ess": float(weight.sum() ** 2 / (weight**2).sum()), "rows": int(weight.size)}
+    return {
+        "max": float(weight.max()),
+        "mean": float(weight.mean()),
+        "ess": float(weight.sum() ** 2 / (weight**2).sum()),
+        "rows": int(weight.size),
+    }
 
 
-def assemble_result(truth: dict, estimates: dict[str, float], row_ci: dict[str, tuple[float, float]],
-                    refit_ci: dict[str, tuple[float, float]] | None, diagnostics: dict) -> dict:
+def assemble_result(
+    truth: dict,
+    estimates: dict[str, float],
+    row_ci: dict[str, tuple[float, float]],
+    refit_ci: dict[str, tuple[float, float]] | None,
+    diagnostics: dict,
+) -> dict:
     """The OBD report: per estimator its estimate, interval and relative error against the truth.
 
     Model-based estimators take their interval from the refit bootstrap when there is one (it
     includes the reward model's own noise); the fixed-model interval is kept beside it.
     """
-    out = {"truth": truth["value"], "truth_ci": truth["ci"], "truth_clicks": truth["clicks"], "rows": truth["rows"],
-           "weights": diagnostics, "estimators": {}}
+    out = {
+        "truth": truth["value"],
+        "truth_ci": truth["ci"],
+        "truth_clicks": truth["clicks"],
+        "rows": truth["rows"],
+        "weights": diagnostics,
+        "estimators": {},
+    }
     for name, est in estimates.items():
         refit = refit_ci is not None and name in MODEL_BASED
-        entry = {"estimate": est, "ci": list(refit_ci[name] if refit else row_ci[name]),
-                 "ci_kind": "refit" if refit else ("rows, model fixed" if name in MODEL_BASED else "rows"),
-                 "rel_error": relative_error(est, truth["value"])}
+        entry = {
+            "estimate": est,
+            "ci": list(refit_ci[name] if refit else row_ci[name]),
+            "ci_kind": "refit" if refit else ("rows, model fixed" if name in MODEL_BASED else "rows"),
+            "rel_error": relative_error(est, truth["value"]),
+        }
         lo, hi = entry["ci"]
         entry["covers_truth"] = bool(lo <= truth["value"] <= hi)
         if refit:

@@ -3,20 +3,7 @@ the synthetic study's estimates against each target policy's true value."""
 
 from __future__ import annotations
 
-import io
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+from reco.plots import figure_png, plt
 
 
 def obd_estimates_png(result: dict) -> bytes:
@@ -28,13 +15,19 @@ def obd_estimates_png(result: dict) -> bytes:
     ax.axhline(result["truth"], color="tab:green", lw=1.5, label=f"truth {result['truth']:.4f}")
     for i, n in enumerate(names):
         e = result["estimators"][n]
-        ax.errorbar(i, e["estimate"], yerr=[[e["estimate"] - e["ci"][0]], [e["ci"][1] - e["estimate"]]], fmt="o", capsize=4,
-                    color="tab:blue")
+        ax.errorbar(
+            i,
+            e["estimate"],
+            yerr=[[e["estimate"] - e["ci"][0]], [e["ci"][1] - e["estimate"]]],
+            fmt="o",
+            capsize=4,
+            color="tab:blue",
+        )
     ax.set_xticks(range(len(names)), names)
     ax.set_ylabel("estimated click rate of BTS")
     ax.set_title("OBD: BTS policy value estimated from the random logs")
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def synthetic_png(summary: dict) -> bytes:
@@ -53,4 +46,4 @@ def synthetic_png(summary: dict) -> bytes:
     ax.set_ylabel("estimate - true value (mean +/- sd)")
     ax.set_title("Synthetic bandit: estimator error over replicates")
     ax.legend(fontsize=8, ncol=len(estimators), loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
-    return _png(fig)
+    return figure_png(fig)

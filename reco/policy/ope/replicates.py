@@ -17,8 +17,15 @@ from reco.policy.ope.bootstrap import bootstrap_values, percentile_interval
 from reco.policy.ope.config import EstimatorConfig, SyntheticOPEConfig
 from reco.policy.ope.estimators import all_estimators, ope_inputs
 from reco.policy.ope.reward_model import cross_fit
-from reco.policy.synthetic_bandit import (LinearSoftmaxPolicy, SyntheticBandit, logging_policy, make_bandit, sample_log,
-                                       target_policies, true_values)
+from reco.policy.ope.synthetic_bandit import (
+    LinearSoftmaxPolicy,
+    SyntheticBandit,
+    logging_policy,
+    make_bandit,
+    sample_log,
+    target_policies,
+    true_values,
+)
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,9 @@ def replicate_seeds(cfg: SyntheticOPEConfig) -> list[int]:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence([cfg.seed, 1]).spawn(cfg.replicates)]
 
 
-def one_replicate(setup: SyntheticSetup, cfg: SyntheticOPEConfig, est: EstimatorConfig, seed: int, level: float = 0.95) -> dict:
+def one_replicate(
+    setup: SyntheticSetup, cfg: SyntheticOPEConfig, est: EstimatorConfig, seed: int, level: float = 0.95
+) -> dict:
     """{target: {estimator: {"estimate", "ci"}}} for one freshly logged data set."""
     rng = np.random.default_rng(seed)
     log = sample_log(setup.env, setup.logging, cfg.n_rounds, rng)
@@ -49,11 +58,15 @@ def one_replicate(setup: SyntheticSetup, cfg: SyntheticOPEConfig, est: Estimator
     for name, pol in setup.targets.items():
         terms = all_estimators(ope_inputs(log, pol.action_dist(log.context), q_hat), est.clip, est.switch_tau)
         boot = bootstrap_values(terms, cfg.bootstrap_draws, seed + 1)
-        out[name] = {e: {"estimate": t.value(), "ci": list(percentile_interval(boot[e], level))} for e, t in terms.items()}
+        out[name] = {
+            e: {"estimate": t.value(), "ci": list(percentile_interval(boot[e], level))} for e, t in terms.items()
+        }
     return out
 
 
-def run_replicates(setup: SyntheticSetup, cfg: SyntheticOPEConfig, est: EstimatorConfig, seeds: list[int]) -> list[dict]:
+def run_replicates(
+    setup: SyntheticSetup, cfg: SyntheticOPEConfig, est: EstimatorConfig, seeds: list[int]
+) -> list[dict]:
     return [one_replicate(setup, cfg, est, s) for s in seeds]
 
 
@@ -67,8 +80,11 @@ def summarize(replicates: list[dict], truth: dict[str, tuple[float, float]]) -> 
             ci = np.array([r[target][est]["ci"] for r in replicates])
             se = np.sqrt(e.var(ddof=1) / e.size + truth_se**2)
             out[target][est] = {
-                "truth": value, "mean": float(e.mean()), "bias": float(e.mean() - value),
-                "sd": float(e.std(ddof=1)), "rmse": float(np.sqrt(((e - value) ** 2).mean())),
+                "truth": value,
+                "mean": float(e.mean()),
+                "bias": float(e.mean() - value),
+                "sd": float(e.std(ddof=1)),
+                "rmse": float(np.sqrt(((e - value) ** 2).mean())),
                 "t": float((e.mean() - value) / se) if se > 0 else 0.0,
                 "coverage": float(((ci[:, 0] <= value) & (value <= ci[:, 1])).mean()),
                 "replicates": int(e.size),

@@ -9,7 +9,7 @@ fits them in parallel through :func:`fit_predict_fold`.
 Features of a (row, action) pair: the row's context, a one-hot of the action, the action's
 features, the pair feature (OBD's user-item affinity) and a one-hot of the position; with
 ``interactions`` also context x action-indicator columns, i.e. one linear model per action
-(well specified for reco.policy.synthetic_bandit). The model is scikit-learn's L2 logistic
+(well specified for reco.policy.ope.synthetic_bandit). The model is scikit-learn's L2 logistic
 regression; with several ``cs`` the strength is picked by inner cross-validated log loss.
 """
 
@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from threadpoolctl import ThreadpoolController
 
 from reco.policy.ope.config import RewardModelConfig
-from reco.policy.logged_data import LoggedFeedback
+from reco.policy.ope.logged_data import LoggedFeedback
 
 logger = logging.getLogger(__name__)
 _INNER_FOLDS = 3
@@ -87,7 +87,7 @@ def _block_sizes(log: LoggedFeedback, interactions: bool) -> list[tuple[str, int
 def _split(coef: np.ndarray, log: LoggedFeedback, interactions: bool) -> dict[str, np.ndarray]:
     out, start = {}, 0
     for name, size in _block_sizes(log, interactions):
-        out[name] = coef[start:start + size]
+        out[name] = coef[start : start + size]
         start += size
     return out
 
@@ -130,7 +130,9 @@ def fit_click_model(log: LoggedFeedback, rows: np.ndarray, cfg: RewardModelConfi
     return ClickModel(model.coef_[0].copy(), float(model.intercept_[0]), float(y.mean()), cfg.interactions, c)
 
 
-def fit_predict_fold(log: LoggedFeedback, folds: np.ndarray, k: int, cfg: RewardModelConfig) -> tuple[np.ndarray, np.ndarray, float | None]:
+def fit_predict_fold(
+    log: LoggedFeedback, folds: np.ndarray, k: int, cfg: RewardModelConfig
+) -> tuple[np.ndarray, np.ndarray, float | None]:
     """(rows of fold k, their predictions, the C used) from a model fitted on every other fold."""
     test = np.flatnonzero(folds == k)
     model = fit_click_model(log, np.flatnonzero(folds != k), cfg)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import io
+import numpy as np
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from reco.plots import figure_png, plt
 
 
 def spend_png(day: dict) -> bytes:
@@ -19,7 +15,9 @@ def spend_png(day: dict) -> bytes:
     ax.plot(periods, periods / n, "k--", lw=1, label="even spend plan")
     ax.axhline(1.0, color="gray", lw=0.8)
     for name, b in day["bidders"].items():
-        ax.plot(periods, np.cumsum(b["spend_by_period"]) / budget, label=f"{name} ({b['value_vs_optimum']:.0%} of optimum)")
+        ax.plot(
+            periods, np.cumsum(b["spend_by_period"]) / budget, label=f"{name} ({b['value_vs_optimum']:.0%} of optimum)"
+        )
     ax.set_xlabel("period")
     ax.set_ylabel("cumulative spend / budget")
     ax2 = ax.twinx()
@@ -28,8 +26,4 @@ def spend_png(day: dict) -> bytes:
     ax2.set_ylabel("paced bidder's lambda", color="tab:purple")
     ax.set_title("Budget pacing: spend over one simulated day")
     ax.legend(fontsize=8, loc="upper left")
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)

@@ -87,18 +87,28 @@ def simulate_day(cfg: PacingConfig, day_seed: int) -> dict:
     budget, rate = plan(cfg)
     stream = make_market(cfg, day_seed)
     optimum = hindsight_optimum(stream.value, stream.competing_bid, budget)
-    out = {"budget": budget, "throttle_rate": rate, "optimum": optimum, "auctions": int(stream.value.size), "bidders": {}}
+    out = {
+        "budget": budget,
+        "throttle_rate": rate,
+        "optimum": optimum,
+        "auctions": int(stream.value.size),
+        "bidders": {},
+    }
     for name in BIDDERS:
         trace = run_day(stream, make_bidder(name, cfg, budget, rate, day_seed + 1), budget)
         total = float(trace.spend.sum())
         active = np.flatnonzero(trace.spend > 0)
         out["bidders"][name] = {
-            "spend": total, "value": float(trace.value.sum()), "wins": int(trace.wins.sum()),
+            "spend": total,
+            "value": float(trace.value.sum()),
+            "wins": int(trace.wins.sum()),
             "value_vs_optimum": float(trace.value.sum() / optimum) if optimum > 0 else float("nan"),
-            "overspend": max(0.0, total - budget) / budget, "budget_used": total / budget,
+            "overspend": max(0.0, total - budget) / budget,
+            "budget_used": total / budget,
             "max_period_spend": float(trace.spend.max()),
             "last_active_period": int(active[-1]) if active.size else -1,
-            "spend_by_period": trace.spend.tolist(), "lambda_by_period": trace.lam.tolist(),
+            "spend_by_period": trace.spend.tolist(),
+            "lambda_by_period": trace.lam.tolist(),
         }
     return out
 

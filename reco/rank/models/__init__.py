@@ -1,4 +1,4 @@
-"""The model registry: every ranking model by name, built from the config section.
+"""Every ranking model by name (``ranking.model.name``), built from the config section.
 
 Each model maps encoded ``(cat, dense)`` tensors to logits ``(B, tasks)``. LR and the
 multi-task models learn several labels; every other model learns one.
@@ -6,8 +6,8 @@ multi-task models learn several labels; every other model learns one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 from torch import nn
 
@@ -24,35 +24,36 @@ from reco.rank.models.mlp import NCFMLP
 from reco.rank.models.multitask import MultiTask
 from reco.rank.models.neumf import NeuMF
 from reco.rank.models.resort import ReSort
+from reco.registry import Registry
 
 ModelFactory = Callable[[FeatureLayout, RankModelConfig, int], nn.Module]
 
-MODELS: dict[str, ModelFactory] = {
-    "lr": LogisticRegression,
-    "mf": MatrixFactorization,
-    "gmf": GMF,
-    "mlp": NCFMLP,
-    "neumf": NeuMF,
-    "deepfm": DeepFM,
-    "dcnv2": DCNv2,
-    "autoint+": AutoIntPlus,
-    "shared_bottom": partial(MultiTask, mode="shared_bottom"),
-    "mmoe": partial(MultiTask, mode="mmoe"),
-    "resort": ReSort,
-}
+MODELS: Registry[ModelFactory] = Registry("ranking model", "ranking.model.name")
+MODELS.add("lr", LogisticRegression)
+MODELS.add("mf", MatrixFactorization)
+MODELS.add("gmf", GMF)
+MODELS.add("mlp", NCFMLP)
+MODELS.add("neumf", NeuMF)
+MODELS.add("deepfm", DeepFM)
+MODELS.add("dcnv2", DCNv2)
+MODELS.add("autoint+", AutoIntPlus)
+MODELS.add("shared_bottom", partial(MultiTask, mode="shared_bottom"))
+MODELS.add("mmoe", partial(MultiTask, mode="mmoe"))
+MODELS.add("resort", ReSort)
 MULTI_LABEL = {"lr", "shared_bottom", "mmoe"}
 ID_MODELS = {"mf", "gmf", "mlp", "neumf"}  # need user and item id fields
 
 
 def build_model(cfg: RankModelConfig, layout: FeatureLayout, n_tasks: int) -> nn.Module:
     """A fresh model, or a ConfigError naming the setting that does not fit the data."""
-    if cfg.name not in MODELS:
-        raise ConfigError(f"ranking.model.name: unknown model {cfg.name!r} (known: {sorted(MODELS)})")
+    factory = MODELS.get(cfg.name)
     if n_tasks != 1 and cfg.name not in MULTI_LABEL:
-        raise ConfigError(f"ranking.model.name={cfg.name} learns one label, the data has {n_tasks}: set ranking.labels to one of them")
+        raise ConfigError(
+            f"ranking.model.name={cfg.name} learns one label, the data has {n_tasks}: set ranking.labels to one of them"
+        )
     if cfg.name in ID_MODELS and (layout.user_field is None or layout.item_field is None):
         raise ConfigError(f"ranking.model.name={cfg.name} needs user and item id fields, which this data set lacks")
     try:
-        return MODELS[cfg.name](layout, cfg, n_tasks)
+        return factory(layout, cfg, n_tasks)
     except ValueError as e:
         raise ConfigError(f"ranking.model: {e}") from None

@@ -16,7 +16,9 @@ class AutoIntPlus(nn.Module):
         super().__init__()
         self.embed = FieldEmbedding(layout, cfg.embed_dim)
         dims = [cfg.embed_dim] + [cfg.attention_dim] * cfg.attention_layers
-        self.attention = nn.Sequential(*(SelfAttention(dims[i], dims[i + 1], cfg.attention_heads) for i in range(cfg.attention_layers)))
+        self.attention = nn.Sequential(
+            *(SelfAttention(dims[i], dims[i + 1], cfg.attention_heads) for i in range(cfg.attention_layers))
+        )
         self.attention_out = nn.Linear(layout.n_fields * cfg.attention_dim, 1)
         self.dnn = MLP(layout.n_fields * cfg.embed_dim, cfg.mlp_dims, cfg.dropout, out_dim=1)
 

@@ -26,7 +26,9 @@ def product_logit(logit_a: torch.Tensor, logit_b: torch.Tensor) -> torch.Tensor:
 
 
 class MultiTask(nn.Module):
-    def __init__(self, layout: FeatureLayout, cfg: RankModelConfig, n_tasks: int, mode: Literal["shared_bottom", "mmoe"]):
+    def __init__(
+        self, layout: FeatureLayout, cfg: RankModelConfig, n_tasks: int, mode: Literal["shared_bottom", "mmoe"]
+    ):
         super().__init__()
         if cfg.esmm and n_tasks != 2:
             raise ValueError(f"ESMM needs exactly two labels (click, conversion), got {n_tasks}")
@@ -36,7 +38,9 @@ class MultiTask(nn.Module):
         n_experts = cfg.experts if mode == "mmoe" else 1
         self.experts = nn.ModuleList(MLP(in_dim, cfg.expert_dims, cfg.dropout) for _ in range(n_experts))
         self.gates = nn.ModuleList(nn.Linear(in_dim, n_experts) for _ in range(n_tasks)) if mode == "mmoe" else None
-        self.towers = nn.ModuleList(MLP(self.experts[0].out_dim, cfg.tower_dims, cfg.dropout, out_dim=1) for _ in range(n_tasks))
+        self.towers = nn.ModuleList(
+            MLP(self.experts[0].out_dim, cfg.tower_dims, cfg.dropout, out_dim=1) for _ in range(n_tasks)
+        )
 
     def forward(self, cat: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
         x = self.embed(cat, dense).flatten(1)

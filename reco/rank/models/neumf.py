@@ -28,11 +28,15 @@ class NeuMF(nn.Module):
         return self.out(torch.cat([self.gmf.features(cat), self.mlp.features(cat)], dim=1))
 
     @torch.no_grad()
-    def load_pretrained(self, gmf_state: dict[str, torch.Tensor], mlp_state: dict[str, torch.Tensor], alpha: float) -> None:
+    def load_pretrained(
+        self, gmf_state: dict[str, torch.Tensor], mlp_state: dict[str, torch.Tensor], alpha: float
+    ) -> None:
         """Start from a trained GMF and MLP (state dicts of :class:`GMF` and :class:`NCFMLP`)."""
         gmf_body = {k: v for k, v in gmf_state.items() if not k.startswith("out.")}
         mlp_body = {k: v for k, v in mlp_state.items() if not k.startswith("out.")}
         self.gmf.load_state_dict(gmf_body)
         self.mlp.load_state_dict(mlp_body)
-        self.out.weight.copy_(torch.cat([alpha * gmf_state["out.weight"], (1 - alpha) * mlp_state["out.weight"]], dim=1))
+        self.out.weight.copy_(
+            torch.cat([alpha * gmf_state["out.weight"], (1 - alpha) * mlp_state["out.weight"]], dim=1)
+        )
         self.out.bias.copy_(alpha * gmf_state["out.bias"] + (1 - alpha) * mlp_state["out.bias"])

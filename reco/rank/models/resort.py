@@ -42,7 +42,10 @@ class MultiScaleRetention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, f, _ = x.shape
-        split = lambda t: t.view(b, f, self.heads, self.head_dim).transpose(1, 2)  # noqa: E731
+
+        def split(t):
+            return t.view(b, f, self.heads, self.head_dim).transpose(1, 2)
+
         q, k, v = split(nn.functional.silu(self.q(x))), split(self.k(x)), split(self.v(x))
         scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim) * self.decay
         out = (scores @ v).transpose(1, 2).reshape(b * f, -1)
@@ -87,15 +90,26 @@ class ReSort(nn.Module):
         super().__init__()
         f, d = layout.n_fields, cfg.embed_dim
         self.embed = FieldEmbedding(layout, d)
-        self.gates = nn.ModuleList(FeatureGate(ctx, d, f * d, cfg.gate_dims) for ctx in (layout.user_field, layout.item_field))
+        self.gates = nn.ModuleList(
+            FeatureGate(ctx, d, f * d, cfg.gate_dims) for ctx in (layout.user_field, layout.item_field)
+        )
         dims = [d] + [cfg.retention_dim] * cfg.retention_layers
         self.streams = nn.ModuleList(
-            nn.Sequential(*(MultiScaleRetention(dims[i], dims[i + 1], cfg.retention_heads, f) for i in range(cfg.retention_layers)))
-            for _ in range(2))
+            nn.Sequential(
+                *(
+                    MultiScaleRetention(dims[i], dims[i + 1], cfg.retention_heads, f)
+                    for i in range(cfg.retention_layers)
+                )
+            )
+            for _ in range(2)
+        )
         self.fusion = BilinearFusion(f * cfg.retention_dim, cfg.retention_heads)
         self.n_fields, self.dim = f, d
 
     def forward(self, cat: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
         e = self.embed(cat, dense)
-        s1, s2 = (stream(gate(e).view(-1, self.n_fields, self.dim)).flatten(1) for gate, stream in zip(self.gates, self.streams))
+        s1, s2 = (
+            stream(gate(e).view(-1, self.n_fields, self.dim)).flatten(1)
+            for gate, stream in zip(self.gates, self.streams)
+        )
         return self.fusion(s1, s2)
