@@ -22,7 +22,8 @@ class EmbeddingConfig(StrictModel):
     temperature: float = Field(0.1, gt=0, description="Softmax loss temperature.")
     negatives: int = Field(200, ge=1, description="Negatives sampled per batch, shared by its examples.")
     negative_sampling: Literal["uniform", "popularity"] = Field(
-        "uniform", description="uniform beat popularity-smoothed sampling on Last.fm and synthetic (docs/embeddings.md)."
+        "uniform",
+        description="uniform beat popularity-smoothed sampling on Last.fm and synthetic (docs/embeddings.md).",
     )
     popularity_power: float = Field(0.5, ge=0, le=1, description="Popularity sampling: count ** power.")
     samples_per_user: int = Field(4, ge=1, description="(input, target) pairs drawn per user per epoch.")
