@@ -59,13 +59,13 @@ def read_raw(cfg: Config) -> tuple[ray.data.Dataset, str]:
     else:
         src = resolve_source(cfg.data)
         if src.file_type == "parquet":
-            ds = ray.data.read_parquet(src.files, include_paths=True)
+            ds = ray.data.read_parquet(src.paths, filesystem=src.filesystem, include_paths=True)
         else:
-            ds = ray.data.read_csv(src.files, include_paths=True, **src.csv_options())
+            ds = ray.data.read_csv(src.paths, filesystem=src.filesystem, include_paths=True, **src.csv_options())
         ds = ds.map_batches(
             normalize_batch, batch_format="pyarrow", fn_kwargs={"columns": src.columns, "label": src.label}
         )
-        label = ", ".join(src.files)
+        label = ", ".join(src.uris)
     ing = cfg.ingest
     if ing.min_weight is not None or ing.exclude_topics:
         ds = ds.map_batches(

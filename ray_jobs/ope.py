@@ -19,7 +19,6 @@ Writes ``metrics/ope.json`` (everything), ``metrics/ope_headline.json`` and
 from __future__ import annotations
 
 import logging
-import os
 from functools import partial
 
 import numpy as np
@@ -105,13 +104,9 @@ def _chunks(items: list, n: int) -> list[list]:
 # -- studies -------------------------------------------------------------------------------------
 
 
-def _obd_path(cfg: PolicyConfig) -> str:
-    return cfg.obd.path if os.path.isabs(cfg.obd.path) else os.path.abspath(cfg.obd.path)
-
-
 def load_obd(cfg: PolicyConfig) -> tuple[LoggedFeedback, LoggedFeedback]:
     """(logging policy's log, target policy's log), user features encoded alike."""
-    root = _obd_path(cfg)
+    root = cfg.obd.path
     logged, cats = read_obd(root, cfg.obd.logging_policy, cfg.obd.campaign)
     target, _ = read_obd(root, cfg.obd.target_policy, cfg.obd.campaign, categories=cats)
     return logged, target

@@ -16,6 +16,7 @@ import os
 import pyarrow.fs as pafs
 from pydantic import Field
 
+from reco.run_dir import resolve_filesystem
 from reco.schema import StrictModel
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,7 @@ class FaultConfig(StrictModel):
 
 
 def _marker(run_uri: str, point: str) -> tuple[pafs.FileSystem, str]:
-    fs, root = (
-        pafs.FileSystem.from_uri(run_uri) if "://" in run_uri else (pafs.LocalFileSystem(), os.path.abspath(run_uri))
-    )
+    fs, root = resolve_filesystem(run_uri)
     return fs, f"{root.rstrip('/')}/_faults/{point}"
 
 

@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import platform
 import uuid
 from dataclasses import dataclass
@@ -27,7 +26,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from reco import artifacts
-from reco.errors import ArtifactError
+from reco.errors import ArtifactError, DataError
+from reco.storage import is_uri, locate
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +35,12 @@ _VERSIONED_PACKAGES = ("reco-ray", "ray", "torch", "faiss-cpu", "pyarrow", "pand
 
 
 def resolve_filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    """(filesystem, root path) for a local path or a pyarrow.fs URI."""
-    if "://" in uri:
-        try:
-            return pafs.FileSystem.from_uri(uri)
-        except (pa.ArrowInvalid, OSError) as e:
-            raise ArtifactError(f"cannot open run directory {uri}: {e}") from None
-    return pafs.LocalFileSystem(), os.path.abspath(uri)
+    """(filesystem, root path) for a local path (made absolute) or a pyarrow.fs URI."""
+    try:
+        loc = locate(uri, "run directory")
+    except DataError as e:
+        raise ArtifactError(str(e)) from None
+    return loc.fs, loc.path
 
 
 def package_versions() -> dict[str, str]:
@@ -67,7 +66,7 @@ class RunDir:
         self.fs, self.root = resolve_filesystem(uri)
         # A local path is made absolute: Ray Train workers run in their own trial directory, so a
         # relative path handed to them (as RunDir(run.uri)) would name another, empty run.
-        self.uri = uri if "://" in uri else self.root
+        self.uri = uri if is_uri(uri) else self.root
 
     def __repr__(self) -> str:
         return f"RunDir({self.uri!r})"

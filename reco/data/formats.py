@@ -2,6 +2,8 @@
 
 Every format is read into the *raw* schema ``user: string, topic: string, weight: float32,
 ts: int64`` (ids stay the strings the data set uses; ingest maps them to dense ids later).
+Inputs are local paths or any URI pyarrow.fs opens (``s3://``, ``gs://``, ``file://``; see
+reco.storage).
 :func:`resolve_source` checks the input up front (the file exists, is not empty, has the
 columns) so a user sees one clear error naming the file before any Ray work starts;
 :func:`normalize_batch` converts and validates one batch and names the file of a bad row.
@@ -17,17 +19,18 @@ Formats:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from reco.data.config import DataConfig
 from reco.errors import DataError
+from reco.storage import Location, locate
 
 RAW_SCHEMA = pa.schema([("user", pa.string()), ("topic", pa.string()), ("weight", pa.float32()), ("ts", pa.int64())])
 
@@ -36,15 +39,28 @@ RAW_SCHEMA = pa.schema([("user", pa.string()), ("topic", pa.string()), ("weight"
 class Source:
     """A resolved input: files, how to parse them, and which column is which."""
 
-    files: list[str]
+    files: list[Location]
     file_type: str  # "csv" or "parquet"
     columns: dict[str, str | None]  # canonical name -> column in the file
     column_names: list[str] | None = None  # csv without a header: names to give the columns
     delimiter: str = ","
     skip_rows: int = 0
-    topic_names: str | None = None
+    topic_names: Location | None = None
     label: str = ""
     names_note: list[str] = field(default_factory=list)
+
+    @property
+    def filesystem(self) -> pafs.FileSystem:
+        return self.files[0].fs
+
+    @property
+    def paths(self) -> list[str]:
+        """The files' paths on :attr:`filesystem` (what Ray Data's readers take)."""
+        return [f.path for f in self.files]
+
+    @property
+    def uris(self) -> list[str]:
+        return [f.uri for f in self.files]
 
     def csv_options(self) -> dict:
         """pyarrow CSV options (shared by Ray Data's read_csv and the local reader)."""
@@ -64,20 +80,10 @@ class Source:
         }
 
 
-def _require_file(path: str) -> None:
-    if not os.path.exists(path):
-        raise DataError(f"input not found: {path}")
-    if os.path.isdir(path):
-        raise DataError(f"expected a file but {path} is a directory")
-    if os.path.getsize(path) == 0:
-        raise DataError(f"input file is empty: {path}")
-
-
-def _first_line(path: str) -> str:
-    with open(path, "rb") as f:
-        line = f.readline().decode("utf-8", errors="replace").strip("\r\n")
+def _first_line(loc: Location) -> str:
+    line = loc.first_line()
     if not line.strip():
-        raise DataError(f"input file {path} starts with an empty line; expected data or a header")
+        raise DataError(f"input file {loc} starts with an empty line; expected data or a header")
     return line
 
 
@@ -89,25 +95,28 @@ def _looks_numeric(token: str) -> bool:
         return False
 
 
-def _sibling(path: str, *names: str) -> str | None:
-    d = os.path.dirname(path)
+def _sibling(loc: Location, *names: str) -> Location | None:
     for n in names:
-        p = os.path.join(d, n)
-        if os.path.isfile(p):
-            return p
+        candidate = loc.sibling(n)
+        if candidate.is_file():
+            return candidate
     return None
 
 
+def _names_file(cfg: DataConfig) -> Location | None:
+    return locate(cfg.topic_names_path) if cfg.topic_names_path else None
+
+
 def _movielens(cfg: DataConfig) -> Source:
-    path = cfg.path
-    if os.path.isdir(path):
-        found = [p for n in ("u.data", "ratings.dat", "ratings.csv") if os.path.isfile(p := os.path.join(path, n))]
+    path = locate(cfg.path)
+    if path.is_dir():
+        found = [c for n in ("u.data", "ratings.dat", "ratings.csv") if (c := path.child(n)).is_file()]
         if not found:
             raise DataError(f"no MovieLens ratings file (u.data, ratings.dat, ratings.csv) in {path}")
         path = found[0]
-    _require_file(path)
+    path.require_file()
     cols = {"user": "user", "topic": "item", "weight": "rating", "ts": "ts"}
-    name = os.path.basename(path)
+    name = path.name
     first = _first_line(path)
     if "::" in first:
         # ratings.dat: "u::i::r::t". Parsing on ':' gives empty columns between the fields.
@@ -123,44 +132,45 @@ def _movielens(cfg: DataConfig) -> Source:
             f"{path}: expected {len(names)} {delim!r}-separated fields (user, item, rating, timestamp), found "
             f"{n_fields} in the first line"
         )
-    names_file = cfg.topic_names_path or _sibling(path, "u.item", "movies.dat", "movies.csv")
+    names_file = _names_file(cfg) or _sibling(path, "u.item", "movies.dat", "movies.csv")
     return Source([path], "csv", cols, names, delim, skip, names_file, "movielens")
 
 
 def _lastfm(cfg: DataConfig) -> Source:
-    path = cfg.path
-    if os.path.isdir(path):
-        path = os.path.join(path, "user_artists.dat")
-    _require_file(path)
+    path = locate(cfg.path)
+    if path.is_dir():
+        path = path.child("user_artists.dat")
+    path.require_file()
     first = _first_line(path).split("\t")
     if len(first) != 3:
         raise DataError(
             f"{path}: expected 3 tab-separated fields (user, artist, plays), found {len(first)} in the first line"
         )
     skip = 0 if _looks_numeric(first[0]) else 1
-    names_file = cfg.topic_names_path or _sibling(path, "artists.dat")
+    names_file = _names_file(cfg) or _sibling(path, "artists.dat")
     cols = {"user": "user", "topic": "artist", "weight": "plays", "ts": None}
     return Source([path], "csv", cols, ["user", "artist", "plays"], "\t", skip, names_file, "lastfm")
 
 
 def _generic(cfg: DataConfig) -> Source:
-    path = cfg.path
-    if os.path.isdir(path):
-        files = sorted(os.path.join(path, f) for f in os.listdir(path) if not f.startswith((".", "_")))
+    path = locate(cfg.path)
+    if path.is_dir():
+        files = path.files()
         if not files:
             raise DataError(f"input directory is empty: {path}")
     else:
         files = [path]
     for f in files:
-        _require_file(f)
-    ftype = cfg.file_type or _type_from_extension(files[0])
+        f.require_file()
+    ftype = cfg.file_type or _type_from_extension(files[0].uri)
     m = cfg.columns
     cols = {"user": m.user, "topic": m.topic, "weight": m.weight, "ts": m.ts}
     wanted = [c for c in cols.values() if c]
     if ftype == "parquet":
         for f in files:
             try:
-                have = pq.read_schema(f).names
+                with f.open() as handle:
+                    have = pq.read_schema(handle).names
             except (pa.ArrowInvalid, OSError) as e:
                 raise DataError(f"{f} is not a readable Parquet file: {e}") from None
             _check_columns(f, have, wanted)
@@ -169,7 +179,7 @@ def _generic(cfg: DataConfig) -> Source:
     for f in files:
         header = _first_line(f).split(delim)
         _check_columns(f, [h.strip().strip('"') for h in header], wanted)
-    return Source(files, "csv", cols, None, delim, 0, cfg.topic_names_path, "generic")
+    return Source(files, "csv", cols, None, delim, 0, _names_file(cfg), "generic")
 
 
 def _type_from_extension(path: str) -> str:
@@ -274,27 +284,27 @@ def read_local(source: Source) -> pa.Table:
     parts = []
     for f in source.files:
         try:
-            if source.file_type == "parquet":
-                t = pq.read_table(f, columns=[c for c in source.columns.values() if c])
-            else:
-                t = pacsv.read_csv(f, **source.csv_options())
+            with f.open() as handle:
+                if source.file_type == "parquet":
+                    t = pq.read_table(handle, columns=[c for c in source.columns.values() if c])
+                else:
+                    t = pacsv.read_csv(handle, **source.csv_options())
         except pa.ArrowInvalid as e:
             raise DataError(f"{f}: {str(e).splitlines()[0]}") from None
-        parts.append(normalize_batch(t, source.columns, f))
+        parts.append(normalize_batch(t, source.columns, f.uri))
     table = pa.concat_tables(parts)
     if table.num_rows == 0:
-        raise DataError(f"no interactions in {', '.join(source.files)}")
+        raise DataError(f"no interactions in {', '.join(source.uris)}")
     return table
 
 
 def read_topic_names(source: Source) -> pa.Table | None:
     """raw topic id -> display name (movie title, artist name), if a names file is known."""
-    path = source.topic_names
-    if not path:
+    loc = source.topic_names
+    if loc is None:
         return None
-    if not os.path.isfile(path):
-        raise DataError(f"topic names file not found: {path}")
-    base = os.path.basename(path)
+    loc.require_file("topic names file")
+    base = loc.name
     if base == "u.item":
         opts = dict(delimiter="|", names=None, idx=(0, 1), encoding="latin-1")
     elif base == "movies.dat":
@@ -304,8 +314,7 @@ def read_topic_names(source: Source) -> pa.Table | None:
     else:
         opts = dict(delimiter="," if base.endswith(".csv") else "\t", names="header", idx=(0, 1), encoding="utf-8")
     ids, names = [], []
-    with open(path, encoding=opts["encoding"], errors="replace") as f:
-        lines = f.read().splitlines()
+    lines = loc.text(opts["encoding"]).read().splitlines()
     if opts["names"] == "header" or (lines and not _looks_numeric(lines[0].split(opts["delimiter"])[0])):
         lines = lines[1:]
     for line in lines:

@@ -10,7 +10,6 @@ lists go on, and a list with no user id at all is an error, as is input where no
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +19,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from reco.errors import DataError
+from reco.storage import Location, locate
 from reco.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -76,17 +76,20 @@ def _as_string(col: pa.ChunkedArray, path: str, name: str) -> pa.Array:
 
 
 def read_seed_table(path: str) -> pa.Table:
-    """The seed lists at ``path`` as (seed_list_id, user_id) strings; user_id may be null."""
-    if not os.path.exists(path):
-        raise DataError(f"seed lists not found: {path}")
-    lower = path.lower()
+    """The seed lists at ``path`` (a local path or URI) as (seed_list_id, user_id) strings; user_id may be null."""
+    loc = locate(path).require_exists("seed lists")
+    lower = path.lower().rstrip("/")
     try:
-        if os.path.isdir(path) or lower.endswith((".parquet", ".pq")):
-            table = pq.read_table(path)
+        if loc.is_dir():
+            parts = [f for f in loc.files() if f.name.lower().endswith((".parquet", ".pq"))]
+            if not parts:
+                raise DataError(f"seed lists {path}: the folder holds no .parquet files")
+            table = pa.concat_tables(_read_parquet(f) for f in parts)
+        elif lower.endswith((".parquet", ".pq")):
+            table = _read_parquet(loc.require_file("seed lists"))
         elif lower.endswith((".jsonl", ".json", ".ndjson")):
-            if os.path.getsize(path) == 0:
-                raise DataError(f"seed lists file is empty: {path}")
-            table = pajson.read_json(path)
+            with loc.require_file("seed lists").open() as f:
+                table = pajson.read_json(f)
         else:
             raise DataError(f"seed lists {path}: expected a .parquet file or folder, or .jsonl (JSON lines)")
     except (pa.ArrowInvalid, OSError) as e:
@@ -103,6 +106,11 @@ def read_seed_table(path: str) -> pa.Table:
     if bad:
         raise DataError(f"seed lists {path}: {bad} row(s) without a seed_list_id")
     return out
+
+
+def _read_parquet(loc: Location) -> pa.Table:
+    with loc.open() as f:
+        return pq.read_table(f)
 
 
 def resolve(

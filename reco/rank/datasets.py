@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,6 +28,7 @@ from reco.errors import ConfigError, DataError
 from reco.rank.config import RankingConfig
 from reco.rank.features import FeatureSpec, FieldSpec, stable_hash
 from reco.run_dir import RunDir
+from reco.storage import Location, locate
 
 DEFAULT_PATHS = {
     "movielens": "../shared/data/ml-100k",
@@ -73,13 +73,9 @@ class RankingData:
     items: pd.DataFrame | None = None
 
 
-def _file(folder: str, name: str) -> str:
-    path = os.path.join(folder, name)
-    if not os.path.isfile(path):
-        raise DataError(f"input not found: {path}")
-    if os.path.getsize(path) == 0:
-        raise DataError(f"input is empty: {path}")
-    return path
+def _file(folder: str | Location, name: str) -> Location:
+    """A non-empty file of a data set's folder (local or a URI), or a DataError naming it."""
+    return (folder if isinstance(folder, Location) else locate(folder)).child(name).require_file()
 
 
 # -- MovieLens ---------------------------------------------------------------------------------
@@ -88,7 +84,8 @@ def _file(folder: str, name: str) -> str:
 def read_ratings(folder: str) -> pd.DataFrame:
     path = _file(folder, "u.data")
     try:
-        df = pd.read_csv(path, sep="\t", header=None, names=["user_id", "item_id", "rating", "ts"], dtype="int64")
+        with path.open() as f:
+            df = pd.read_csv(f, sep="\t", header=None, names=["user_id", "item_id", "rating", "ts"], dtype="int64")
     except ValueError as e:
         raise DataError(f"{path}: not MovieLens u.data (user, item, rating, ts as integers): {e}") from None
     return df
@@ -96,13 +93,14 @@ def read_ratings(folder: str) -> pd.DataFrame:
 
 def read_users(folder: str) -> pd.DataFrame:
     """u.user: user_id, gender, age, occupation, zip3 (first three characters of the zip code)."""
-    df = pd.read_csv(
-        _file(folder, "u.user"),
-        sep="|",
-        header=None,
-        names=["user_id", "age", "gender", "occupation", "zip"],
-        dtype={"user_id": "int64", "age": "int64", "zip": "string"},
-    )
+    with _file(folder, "u.user").open() as f:
+        df = pd.read_csv(
+            f,
+            sep="|",
+            header=None,
+            names=["user_id", "age", "gender", "occupation", "zip"],
+            dtype={"user_id": "int64", "age": "int64", "zip": "string"},
+        )
     df["zip3"] = df["zip"].str[:3]
     return df[["user_id", "gender", "age", "occupation", "zip3"]]
 
@@ -110,7 +108,8 @@ def read_users(folder: str) -> pd.DataFrame:
 def read_items(folder: str) -> pd.DataFrame:
     """u.item: item_id, genres ("Action|Comedy"), release_year (NaN when unknown)."""
     cols = ["item_id", "title", "release", "video", "url", *ML_GENRES]
-    df = pd.read_csv(_file(folder, "u.item"), sep="|", header=None, names=cols, encoding="latin-1")
+    with _file(folder, "u.item").open() as f:
+        df = pd.read_csv(f, sep="|", header=None, names=cols, encoding="latin-1")
     flags = df[list(ML_GENRES)].to_numpy(bool)
     names = np.asarray(ML_GENRES, dtype=object)
     genres = ["|".join(names[row]) for row in flags]
@@ -228,11 +227,14 @@ def movielens_leave_one_out(folder: str, cfg: RankingConfig) -> RankingData:
 
 
 def tiny_mtl(folder: str, cfg: RankingConfig) -> RankingData:
-    train = pd.read_csv(_file(folder, "train.csv"))
-    test = pd.read_csv(_file(folder, "test.csv"))
-    for name, df in (("train.csv", train), ("test.csv", test)):
-        if not {"click", "conversion", "search_id"} <= set(df.columns):
-            raise DataError(f"{os.path.join(folder, name)}: needs click, conversion and search_id columns")
+    frames = {}
+    for name in ("train.csv", "test.csv"):
+        loc = _file(folder, name)
+        with loc.open() as f:
+            frames[name] = pd.read_csv(f)
+        if not {"click", "conversion", "search_id"} <= set(frames[name].columns):
+            raise DataError(f"{loc}: needs click, conversion and search_id columns")
+    train, test = frames["train.csv"], frames["test.csv"]
     cats = [c for c in train.columns if c.startswith("categorical_")]
     nums = [c for c in train.columns if c.startswith("numerical_")]
     spec = FeatureSpec(
@@ -255,9 +257,9 @@ def tiny_mtl(folder: str, cfg: RankingConfig) -> RankingData:
 
 
 def run_dir_view(run: RunDir, cfg: RankingConfig) -> RankingData:
-    inter = run.read_table("interactions", columns=["user_id", "topic_id", "weight", "split"]).to_pandas()
+    inter = run.read_table(artifacts.INTERACTIONS, columns=["user_id", "topic_id", "weight", "split"]).to_pandas()
     if len(inter) == 0:
-        raise DataError(f"{run.uri}/interactions has no rows")
+        raise DataError(f"{run.uri}/{artifacts.INTERACTIONS} has no rows")
     users = run.read_table(artifacts.USER_VOCAB, columns=["user_id", "raw_id"]).to_pandas()
     topics = run.read_table(artifacts.TOPIC_VOCAB, columns=["topic_id", "raw_id"]).to_pandas()
     df = pd.DataFrame(
@@ -291,7 +293,7 @@ def load_ranking_data(cfg: RankingConfig, run: RunDir | None = None) -> RankingD
         if run is None:
             raise ConfigError("ranking.source=run_dir needs a run directory")
         data = run_dir_view(run, cfg)
-    elif not os.path.isdir(folder):
+    elif not locate(folder).is_dir():
         raise DataError(f"input not found: {folder} (ranking.path for source {cfg.source})")
     else:
         data = {"movielens": movielens_ctr, "movielens_ncf": movielens_leave_one_out, "tiny_mtl": tiny_mtl}[cfg.source](

@@ -8,11 +8,9 @@ shared data), so Last.fm items are ids only. Other formats have no features.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-from reco.errors import DataError
+from reco.storage import Location, locate
 
 _AGE_BANDS = np.array([18, 25, 35, 45, 50, 56])  # MovieLens 1M's bands, applied to 100K's ages
 _DECADES = np.arange(1920, 2010, 10)
@@ -25,15 +23,16 @@ def _one_hot(index: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-def _rows_by_raw_id(path: str, sep: str, raw_ids: list[str], encoding: str = "latin-1") -> list[list[str] | None]:
-    if not os.path.isfile(path):
-        raise DataError(f"feature file not found: {path}")
-    with open(path, encoding=encoding, errors="replace") as f:
-        by_id = {parts[0].strip(): parts for parts in (line.rstrip("\n").split(sep) for line in f) if len(parts) > 1}
+def _rows_by_raw_id(
+    path: str | Location, sep: str, raw_ids: list[str], encoding: str = "latin-1"
+) -> list[list[str] | None]:
+    loc = (path if isinstance(path, Location) else locate(path)).require_file("feature file")
+    lines = loc.text(encoding).read().splitlines()
+    by_id = {parts[0].strip(): parts for parts in (line.split(sep) for line in lines) if len(parts) > 1}
     return [by_id.get(r) for r in raw_ids]
 
 
-def movielens_item_features(u_item: str, raw_ids: list[str]) -> np.ndarray:
+def movielens_item_features(u_item: str | Location, raw_ids: list[str]) -> np.ndarray:
     """(n, 19 + decades + 1) genre flags, release decade one-hot, and a 'no date' flag."""
     rows = _rows_by_raw_id(u_item, "|", raw_ids)
     genres = np.zeros((len(rows), 19), np.float32)
@@ -49,7 +48,7 @@ def movielens_item_features(u_item: str, raw_ids: list[str]) -> np.ndarray:
     return np.hstack([genres, _one_hot(decade, len(_DECADES)), no_date])
 
 
-def movielens_user_features(u_user: str, raw_ids: list[str]) -> np.ndarray:
+def movielens_user_features(u_user: str | Location, raw_ids: list[str]) -> np.ndarray:
     """(n, age bands + 2 + occupations) one-hot; unknown users are all zeros."""
     rows = _rows_by_raw_id(u_user, "|", raw_ids)
     occupations = sorted({p[3] for p in rows if p is not None and len(p) > 3})
@@ -72,15 +71,12 @@ def features_for(
     """(item features, user features) for a data set, None where it has none."""
     if data_format != "movielens" or not data_path:
         return None, None
-    folder = data_path if os.path.isdir(data_path) else os.path.dirname(data_path)
-    items = (
-        movielens_item_features(os.path.join(folder, "u.item"), topic_raw_ids)
-        if os.path.isfile(os.path.join(folder, "u.item"))
-        else None
+    data = locate(data_path)
+    u_item, u_user = (
+        (data.child("u.item"), data.child("u.user"))
+        if data.is_dir()
+        else (data.sibling("u.item"), data.sibling("u.user"))
     )
-    users = (
-        movielens_user_features(os.path.join(folder, "u.user"), user_raw_ids)
-        if os.path.isfile(os.path.join(folder, "u.user"))
-        else None
-    )
+    items = movielens_item_features(u_item, topic_raw_ids) if u_item.is_file() else None
+    users = movielens_user_features(u_user, user_raw_ids) if u_user.is_file() else None
     return items, users

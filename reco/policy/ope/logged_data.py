@@ -15,13 +15,13 @@ the affinities a per-(row, item) feature.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from reco.errors import DataError
+from reco.storage import Location, locate
 
 OBD_REQUIRED = ("item_id", "position", "click", "propensity_score")
 
@@ -117,21 +117,25 @@ def validate_feedback(log: LoggedFeedback) -> None:
 # -- the Open Bandit Dataset ------------------------------------------------------------------
 
 
-def obd_paths(root: str, policy: str, campaign: str) -> tuple[str, str]:
-    folder = os.path.join(root, policy, campaign)
-    return os.path.join(folder, f"{campaign}.csv"), os.path.join(folder, "item_context.csv")
+def obd_paths(root: str, policy: str, campaign: str) -> tuple[Location, Location]:
+    folder = locate(root).child(policy).child(campaign)
+    return folder.child(f"{campaign}.csv"), folder.child("item_context.csv")
 
 
-def read_obd_frame(path: str) -> pd.DataFrame:
-    """The raw OBD log with its required columns checked; DataError names the file."""
-    if not os.path.isfile(path):
-        raise DataError(f"logged bandit feedback not found: {path}")
-    if os.path.getsize(path) == 0:
-        raise DataError(f"logged bandit feedback file is empty: {path}")
+def read_csv_frame(loc: Location, what: str, **kwargs) -> pd.DataFrame:
+    """A CSV file (local or a URI) as a DataFrame; DataError names the file."""
+    loc.require_file(what)
     try:
-        frame = pd.read_csv(path, index_col=0)
+        with loc.open() as f:
+            return pd.read_csv(f, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from None
+        raise DataError(f"{loc}: not a readable CSV ({str(e).splitlines()[0]})") from None
+
+
+def read_obd_frame(path: str | Location) -> pd.DataFrame:
+    """The raw OBD log with its required columns checked; DataError names the file."""
+    path = path if isinstance(path, Location) else locate(path)
+    frame = read_csv_frame(path, "logged bandit feedback", index_col=0)
     missing = [c for c in OBD_REQUIRED if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {missing}; OBD logs need {list(OBD_REQUIRED)}")
@@ -148,10 +152,8 @@ def read_obd_frame(path: str) -> pd.DataFrame:
     return frame
 
 
-def read_item_context(path: str) -> pd.DataFrame:
-    if not os.path.isfile(path):
-        raise DataError(f"item context not found: {path}")
-    frame = pd.read_csv(path, index_col=0)
+def read_item_context(path: Location) -> pd.DataFrame:
+    frame = read_csv_frame(path, "item context", index_col=0)
     if "item_id" not in frame.columns or frame.empty:
         raise DataError(f"{path}: expected an item_id column and one row per item")
     return frame.sort_values("item_id").reset_index(drop=True)
@@ -211,6 +213,6 @@ def read_obd(
         action_features=item_features(items),
         pair_features=pair,
         timestamp=ts,
-        source=log_path,
+        source=log_path.uri,
     )
     return log, cats

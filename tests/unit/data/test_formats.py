@@ -22,7 +22,7 @@ def test_movielens_u_data(shared_data):
 
 def test_movielens_directory_works(shared_data):
     src = resolve_source(DataConfig(format="movielens", path=str(shared_data / "ml-100k")))
-    assert src.files[0].endswith("u.data")
+    assert src.files[0].uri.endswith("u.data")
 
 
 def test_movielens_ratings_dat(tmp_path):
