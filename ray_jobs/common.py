@@ -20,8 +20,9 @@ import pyarrow.parquet as pq
 import ray
 
 from reco.config import Config, RayConfig, job_arg_parser, load_config
-from reco.errors import RecoError, find_reco_error
+from reco.errors import ConfigError, RecoError, find_reco_error
 from reco.run_dir import RunDir
+from reco.storage import is_uri
 
 log = logging.getLogger("ray_jobs")
 
@@ -63,6 +64,34 @@ def init_ray(cfg: RayConfig) -> None:
     ray.init(**kwargs)
     configure_data_context()
     log.info("Ray ready in %.1fs: %s CPUs", time.perf_counter() - t, ray.cluster_resources().get("CPU"))
+
+
+def alive_nodes() -> int:
+    return sum(1 for n in ray.nodes() if n.get("Alive"))
+
+
+def check_paths_reach_every_node(cfg: Config, run: RunDir) -> None:
+    """Refuse local paths on a cluster of several nodes, up front: each node would see its own disk.
+
+    The run directory is written by workers on every node and the interactions are read by Ray
+    Data tasks anywhere; a local path would scatter artifacts over the nodes' disks, or fail
+    late on a node without the file. ``ray.shared_disk: true`` says the path is on a disk every
+    node mounts.
+    """
+    nodes = alive_nodes()
+    if nodes < 2 or cfg.ray.shared_disk:
+        return
+    local = []
+    if run.is_local():
+        local.append(f"run_dir {cfg.run_dir}")
+    if cfg.data.format != "synthetic" and cfg.data.path and not is_uri(cfg.data.path):
+        local.append(f"data.path {cfg.data.path}")
+    if local:
+        raise ConfigError(
+            f"{' and '.join(local)}: a local path on a cluster of {nodes} nodes, where each node has its own disk; "
+            "use a URI every node reaches (s3://bucket/..., gs://...), or set ray.shared_disk=true if the path "
+            "is on a disk every node mounts"
+        )
 
 
 def configure_data_context() -> None:
@@ -113,6 +142,8 @@ def job_main(
             if needs_ray:
                 init_ray(cfg.ray)
             run = RunDir(cfg.run_dir)
+            if needs_ray:
+                check_paths_reach_every_node(cfg, run)
             summary = step(cfg, run)
             if started_ray:
                 ray.shutdown()  # Ray's shutdown logs come before the summary, which is printed last

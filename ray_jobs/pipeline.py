@@ -50,6 +50,7 @@ def run(cfg: Config, run: RunDir) -> dict:
         "evaluation": run.read_json(artifacts.metrics("evaluation")),
         "expansion": run.read_json(artifacts.metrics("expansion")) if run.has(artifacts.metrics("expansion")) else None,
         "ranking": run.read_json(artifacts.metrics("ranking")),
+        "reports": sorted(name.removeprefix("reports/") for name in run.names() if name.startswith("reports/")),
         "step_seconds": seconds,
         "total_seconds": time.perf_counter() - t0,
     }

@@ -10,11 +10,12 @@ ingest.exclude_topics=[50]`` a list.
 from __future__ import annotations
 
 import argparse
+import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from reco.data.config import DataConfig, IngestConfig
 from reco.embedding.config import EmbeddingConfig, ExportConfig, IndexConfig
@@ -24,13 +25,19 @@ from reco.faults import FaultConfig
 from reco.policy.config import PolicyConfig
 from reco.rank.config import RankingConfig
 from reco.retrieval.config import RetrievalConfig
-from reco.schema import StrictModel
+from reco.schema import StrictModel, is_input_path
+from reco.storage import resolve_local
 
 
 class RayConfig(StrictModel):
     address: str | None = Field(None, description="Ray address; None starts a local instance (or joins RAY_ADDRESS).")
     num_cpus: int | None = Field(2, ge=1, description="CPUs of a local instance; ignored when joining a cluster.")
     object_store_mb: int | None = Field(None, ge=64, description="Object store size of a local instance.")
+    shared_disk: bool = Field(
+        False,
+        description="Local paths (run_dir, data.path) are on a disk every node mounts (NFS): allow them on a "
+        "cluster of several nodes, where otherwise each node would read and write its own disk.",
+    )
 
 
 class Config(StrictModel):
@@ -89,8 +96,32 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for a in typing.get_args(annotation) if (m := _model_of(a)) is not None), None)
+
+
+def resolve_input_paths(raw: dict[str, Any], model: type[BaseModel], base: Path) -> dict[str, Any]:
+    """``raw`` with every relative local :data:`~reco.schema.InputPath` made absolute against ``base``."""
+    out = dict(raw)
+    for key, value in raw.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            continue  # an unknown key: validation names it
+        if isinstance(value, str) and is_input_path(field):
+            out[key] = resolve_local(value, base)
+        elif isinstance(value, dict) and (sub := _model_of(field.annotation)) is not None:
+            out[key] = resolve_input_paths(value, sub, base)
+    return out
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Read, override and validate a config. Raises ConfigError with a one-line message."""
+    """Read, override and validate a config. Raises ConfigError with a one-line message.
+
+    Relative input paths in the file are relative to the file's folder; those in ``overrides``
+    (``--set data.path=...``) and the defaults are relative to the working directory.
+    """
     raw: dict[str, Any] = {}
     source = "(defaults)"
     if path is not None:
@@ -106,7 +137,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             loaded = {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"config {path} must be a mapping of sections, got {type(loaded).__name__}")
-        raw = loaded
+        raw = resolve_input_paths(loaded, Config, p.resolve().parent)
     raw = apply_overrides(raw, overrides or [])
     try:
         return Config.model_validate(raw)

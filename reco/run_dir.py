@@ -184,11 +184,23 @@ class RunDir:
         return tmp
 
     def commit_dir(self, tmp: str, rel: str, *, step: str, rows: int | None = None, meta: dict | None = None) -> None:
-        """Move a staged folder into place (replacing the old one) and record it."""
+        """Move a staged folder into place (replacing the old one) and record it.
+
+        A local folder moves in one rename. An object store has no folders, so each object is
+        moved (copied and deleted) in turn; the artifact is recorded only once all are in place,
+        so a crash in between leaves an unrecorded artifact that loading refuses, never half of one.
+        """
         self.forget(rel)
         if self.exists(rel):
             self._delete(rel)
-        self.fs.move(self.path(tmp), self.path(rel))
+        if self.is_local():
+            self.fs.move(self.path(tmp), self.path(rel))
+        else:
+            src, dst = self.path(tmp).rstrip("/"), self.path(rel).rstrip("/")
+            for fi in self.fs.get_file_info(pafs.FileSelector(src, recursive=True)):
+                if fi.type == pafs.FileType.File:
+                    self.fs.move(fi.path, dst + fi.path[len(src) :])
+            self._delete(tmp)
         self.record(rel, step=step, rows=rows, meta=meta)
 
     def write_bytes(

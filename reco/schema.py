@@ -6,7 +6,36 @@ this base, and ``reco.config.Config`` gathers the sections into one schema.
 
 from __future__ import annotations
 
+import typing
+from typing import Annotated, Any
+
 from pydantic import BaseModel, ConfigDict
+from pydantic.fields import FieldInfo
+
+
+class _InputPathMarker:
+    """Marks a config field that names an input file or folder (see :data:`InputPath`)."""
+
+
+# An input's local path or URI. A relative local path written in a config file is resolved
+# against that file's folder when the config is loaded (reco.config.load_config), so a shipped
+# config works from any working directory; one given with --set is relative to the working directory.
+InputPath = Annotated[str, _InputPathMarker()]
+
+
+def is_input_path(field: FieldInfo) -> bool:
+    """Whether a model field is (optionally) an :data:`InputPath`."""
+    return _marked(field.metadata) or _annotation_marked(field.annotation)
+
+
+def _marked(metadata: Any) -> bool:
+    return any(isinstance(m, _InputPathMarker) for m in metadata)
+
+
+def _annotation_marked(annotation: Any) -> bool:
+    return _marked(getattr(annotation, "__metadata__", ())) or any(
+        _annotation_marked(a) for a in typing.get_args(annotation)
+    )
 
 
 class StrictModel(BaseModel):

@@ -2,6 +2,9 @@
 
 - ``shared_data``: the real data sets in ../shared/data, read in place; a clear failure if the
   folder is missing (CI clones the project with ../shared beside it).
+- ``s3``: a real S3 endpoint (moto's server mode) on 127.0.0.1 for the session, with a bucket;
+  its address and credentials are in the environment (``AWS_ENDPOINT_URL``...), so ``s3://``
+  URIs work in this process, in Ray's workers and in jobs submitted to a cluster started here.
 - ``ray_session``: one local Ray instance for the whole session (start-up costs seconds).
 - ``tiny_run``: one tiny pipeline run (configs/tiny.yaml, every step, as a user runs it) that
   the integration and end-to-end tests read; ``copy_run`` gives a test its own copy to change.
@@ -12,6 +15,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,8 +35,47 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@dataclass(frozen=True)
+class S3:
+    endpoint: str  # http://127.0.0.1:PORT
+    bucket: str
+    env: dict[str, str]  # what a process needs to reach it
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key.lstrip('/')}"
+
+
 @pytest.fixture(scope="session")
-def ray_session():
+def s3():
+    """moto's S3 server on a free local port, the session's bucket, and the environment to reach it."""
+    import pyarrow.fs as pafs
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    pafs.S3FileSystem(endpoint_override=endpoint, scheme="http", allow_bucket_creation=True).create_dir("reco-test")
+    yield S3(endpoint, "reco-test", env)
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_session(s3):
+    """The session's local Ray instance; started after ``s3`` so its workers inherit the endpoint."""
     import ray
 
     from ray_jobs.common import configure_data_context

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from reco.schema import StrictModel
+from reco.schema import InputPath, StrictModel
 
 
 class ColumnMapping(StrictModel):
@@ -39,13 +39,13 @@ class SyntheticConfig(StrictModel):
 
 class DataConfig(StrictModel):
     format: Literal["synthetic", "movielens", "lastfm", "generic"] = "synthetic"
-    path: str | None = Field(None, description="Input file or directory (not used by synthetic).")
+    path: InputPath | None = Field(None, description="Input file or directory, local or a URI (not used by synthetic).")
     columns: ColumnMapping | None = Field(None, description="Column mapping, generic format only.")
     file_type: Literal["csv", "tsv", "parquet"] | None = Field(
         None, description="Generic only; from the extension if unset."
     )
     delimiter: str | None = Field(None, description="Generic csv/tsv only; ',' or '\\t' by default.")
-    topic_names_path: str | None = Field(None, description="Optional file of topic names (u.item, artists.dat).")
+    topic_names_path: InputPath | None = Field(None, description="Optional file of topic names (u.item, artists.dat).")
     synthetic: SyntheticConfig = SyntheticConfig()
 
     @model_validator(mode="after")

@@ -92,13 +92,13 @@ def console_lines(summary: dict[str, Any]) -> list[str]:
         f"            {ing['interactions']:,} interactions, {ing['users']:,} users, {ing['topics']:,} topics",
         f"  training  {tr['epochs_run']} epochs on {tr['workers']} Ray Train workers, best epoch {tr['best_epoch']}"
         f"{' (early stop)' if tr['early_stopped'] else ''}, {tr['examples_per_second']:,.0f} examples/s",
-        "            epoch   loss     val hit@10",
+        "            epoch   loss     val hit@10 (a sample of validation users, to pick the epoch)",
     ]
     out += [f"            {h['epoch']:>5}   {h['loss']:.4f}   {h['val_hit@10']:.4f}" for h in tr["history"]]
     for role, by in ev.items():
         m, p = by["starspace"], by["popularity"]
         out.append(
-            f"  hit@10    {role} users ({m['targets']:,} held-out topics): StarSpace {m['hit@10']:.4f}  vs "
+            f"  hit@10    all {role} users ({m['targets']:,} held-out topics): StarSpace {m['hit@10']:.4f}  vs "
             f"popularity {p['hit@10']:.4f}"
         )
     out.append(f"  index     {idx['kind']}, recall@10 vs exact {idx['recall@10_vs_exact']:.4f}")

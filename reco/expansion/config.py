@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from reco.schema import StrictModel
+from reco.schema import InputPath, StrictModel
 
 BUCKETS = ("small", "medium", "large")
 
@@ -146,7 +146,7 @@ class SyntheticListsConfig(StrictModel):
 
 
 class ExpansionConfig(StrictModel):
-    seed_lists: str | None = Field(
+    seed_lists: InputPath | None = Field(
         None,
         description="Parquet or JSON lines of (seed_list_id, user_id raw); "
         "None: from a synthetic run's truth, else skip.",

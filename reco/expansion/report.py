@@ -25,8 +25,10 @@ BASELINES = ("random", "most_active")
 MEANINGS = {
     "truthP": "share of the audience's top K users who truly belong to the list's community (known on synthetic data, "
     "where the communities are planted); random users score about the community's share of all users",
-    "R": "recall: share of the held-out seeds found in the top K. On synthetic small and medium lists it is near zero "
-    "for every method by construction: a held-out seed is one of thousands of equally plausible community members",
+    "R": "recall: share of the held-out seeds found in the top K",
+    "R_synthetic": "recall: share of the held-out seeds found in the top K. On synthetic small and medium lists it is "
+    "near zero for every method by construction: a held-out seed is one of thousands of equally plausible community "
+    "members",
     "P": "precision: share of the top K that are held-out seeds",
     "AUC": "chance that a held-out seed scores above a random non-member (0.5: no better than chance)",
     "±se": "standard error of R@|H| over the bucket's lists",
@@ -76,7 +78,8 @@ def table_lines(summary: dict[str, Any], markdown: bool = True) -> list[str]:
         methods = part["methods"]
         best = {c: max(v.get(c, float("-inf")) for v in methods.values()) for c in cols}
         if markdown:
-            out += ["", "| method | " + " | ".join(_label(c) for c in cols) + " |", "|---|" + "---:|" * len(cols)]
+            header = " | ".join(_label(c).replace("|", "\\|") for c in cols)  # |H| inside a Markdown cell
+            out += ["", f"| method | {header} |", "|---|" + "---:|" * len(cols)]
         else:
             out.append(f"  {'method':<12}" + "".join(f"{_label(c):>{_width(c)}}" for c in cols))
         for m, v in methods.items():
@@ -119,32 +122,28 @@ def plots(summary: dict[str, Any]) -> dict[str, bytes]:
 
 
 def headline_lines(summary: dict[str, Any]) -> list[str]:
-    """One line per bucket: the headline figure of the blend (or the best method) beside random and most active."""
+    """One line per bucket: the blend's headline figure (and the best method's, if another) beside the baselines."""
     metric = headline_metric(summary)
     out = []
     for bucket, part in summary.items():
-        methods = part["methods"]
-        system = (
-            "blend"
-            if "blend" in methods
-            else max(
-                (m for m in methods if m not in BASELINES),
-                key=lambda m: methods[m].get(metric, float("-inf")),
-                default=None,
-            )
-        )
-        if system is None or metric not in methods[system]:
+        methods = {m: v[metric] for m, v in part["methods"].items() if metric in v}
+        scored = {m: v for m, v in methods.items() if m not in BASELINES}
+        if not scored:
             continue
-        base = ", ".join(
-            f"{b.replace('_', ' ')} {methods[b][metric]:.3f}" for b in BASELINES if metric in methods.get(b, {})
-        )
-        out.append(f"{bucket} lists: {system} {methods[system][metric]:.3f}" + (f" (vs {base})" if base else ""))
+        system = "blend" if "blend" in scored else max(scored, key=scored.get)
+        best = max(scored, key=scored.get)
+        line = f"{bucket} lists: {system} {scored[system]:.3f}"
+        if scored[best] > scored[system]:
+            line += f" (best: {best} {scored[best]:.3f})"
+        base = ", ".join(f"{b.replace('_', ' ')} {methods[b]:.3f}" for b in BASELINES if b in methods)
+        out.append(line + (f", vs {base}" if base else ""))
     return out
 
 
 def meaning_lines(summary: dict[str, Any]) -> list[str]:
-    keys = ["truthP"] * has_truth(summary) + ["R", "P", "AUC", "±se"]
-    return [f"- **{k}**: {MEANINGS[k]}." for k in keys]
+    truth = has_truth(summary)
+    keys = ["truthP", "R_synthetic"] if truth else ["R"]
+    return [f"- **{k.split('_')[0]}**: {MEANINGS[k]}." for k in [*keys, "P", "AUC", "±se"]]
 
 
 def comparison_lines(versus: dict[str, Any]) -> list[str]:

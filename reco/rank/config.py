@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from reco.schema import StrictModel
+from reco.schema import InputPath, StrictModel
 
 ModelName = Literal["lr", "mf", "gmf", "mlp", "neumf", "deepfm", "dcnv2", "autoint+", "shared_bottom", "mmoe", "resort"]
 Source = Literal["run_dir", "movielens", "movielens_ncf", "tiny_mtl"]
@@ -101,7 +101,7 @@ class RankingConfig(StrictModel):
         "run_dir",
         description="run_dir: the run's interactions; movielens: CTR view; movielens_ncf: leave-one-out; tiny_mtl.",
     )
-    path: str | None = Field(
+    path: InputPath | None = Field(
         None, description="Data folder for movielens / movielens_ncf / tiny_mtl (default ../shared/data/<set>)."
     )
     labels: list[str] = Field(

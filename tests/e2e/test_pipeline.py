@@ -15,7 +15,7 @@ def test_pipeline_end_to_end(tiny_run):
     run_dir, out = tiny_run
     assert "hit@10" in out and "popularity" in out and run_dir in out
     # the closing summary names the expansion's headline and the ranker's test figures, and comes last
-    assert "expansion" in out and "in the list's community" in out and "vs random" in out
+    assert "expansion" in out and "in the list's community" in out and ", vs random" in out
     assert "ranking   deepfm" in out and "AUC" in out
     assert out.rstrip().splitlines()[-1].startswith("  reports ")
     run = RunDir(run_dir)

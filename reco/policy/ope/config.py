@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from reco.schema import StrictModel
+from reco.schema import InputPath, StrictModel
 
 
 class OBDConfig(StrictModel):
     """The Open Bandit Dataset: estimate the BTS policy's value from the uniform-random logs."""
 
-    path: str = Field(
+    path: InputPath = Field(
         "../shared/data/obd", description="Folder holding <policy>/<campaign>/<campaign>.csv and item_context.csv."
     )
     campaign: str = Field("all", description="Campaign folder (all, men, women).")

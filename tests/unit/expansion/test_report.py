@@ -16,7 +16,7 @@ def _summary(truth: bool) -> dict:
 def test_with_planted_communities_the_report_leads_with_the_community_share():
     summary = _summary(truth=True)
     assert report.headline_metric(summary) == report.TRUTH
-    assert report.headline_lines(summary) == ["small lists: blend 0.930 (vs random 0.060, most active 0.100)"]
+    assert report.headline_lines(summary) == ["small lists: blend 0.930, vs random 0.060, most active 0.100"]
     md = report.report_md(summary, {"lists": 2, "source": "planted communities", "splits": 3})
     first_plot = md.index("![")
     assert md.index("true members") < first_plot and md[first_plot:].startswith("![share of the audience")
@@ -26,10 +26,19 @@ def test_with_planted_communities_the_report_leads_with_the_community_share():
     assert md.index("**truthP**") < md.index("**R**") < md.index("| method |")
 
 
+def test_the_headline_names_a_better_method_and_tables_escape_the_pipe():
+    summary = _summary(truth=True)
+    summary["small"]["methods"]["centroid"] = {**summary["small"]["methods"]["blend"], report.TRUTH: 0.99}
+    assert report.headline_lines(summary)[0].startswith("small lists: blend 0.930 (best: centroid 0.990), vs random")
+    header = next(line for line in report.table_lines(summary) if line.startswith("| method"))
+    separator = next(line for line in report.table_lines(summary) if line.startswith("|---"))
+    assert "R@\\|H\\|" in header and header.replace("\\|", "").count("|") == separator.count("|")
+
+
 def test_without_truth_the_headline_is_recall_of_held_out_seeds():
     summary = _summary(truth=False)
     assert report.headline_metric(summary) == report.RECALL
-    assert report.headline_lines(summary) == ["small lists: blend 0.020 (vs random 0.000, most active 0.000)"]
+    assert report.headline_lines(summary) == ["small lists: blend 0.020, vs random 0.000, most active 0.000"]
     md = report.report_md(summary, {"lists": 2})
     assert "expansion_truth.png" not in md and "**truthP**" not in md
     assert list(report.plots(summary)) == ["expansion_recall.png"]
