@@ -22,12 +22,12 @@ import ray
 import ray.train
 import ray.train.torch
 import torch
-from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
+from ray.train import ScalingConfig
 from ray.train.torch import TorchTrainer
 
 from ray_jobs.common import StepTimer, read_artifact
 from ray_jobs.multi_interest import write_user_table
-from ray_jobs.train_worker import allreduce, best_of, load_checkpoint, save_checkpoint
+from ray_jobs.train_worker import allreduce, best_of, load_checkpoint, run_config, save_checkpoint
 from reco import artifacts
 from reco.data.histories import select_role
 from reco.errors import DataError
@@ -103,7 +103,6 @@ def fit_on_ray(
     loop, loop_config: dict, datasets: dict, section: StrictModel, name: str, run: RunDir
 ) -> tuple[dict, FitState, float]:
     """Run a worker loop on Ray Train; the best weights, the fit state and the wall time."""
-    storage = run.local_path(artifacts.TRAIN_STORAGE) if run.is_local() else run.path(artifacts.TRAIN_STORAGE)
     trainer = TorchTrainer(
         loop,
         train_loop_config=loop_config,
@@ -111,14 +110,7 @@ def fit_on_ray(
         scaling_config=ScalingConfig(
             num_workers=section.num_workers, use_gpu=False, resources_per_worker={"CPU": section.cpus_per_worker}
         ),
-        run_config=RunConfig(
-            name=name,
-            storage_path=storage,
-            storage_filesystem=None if run.is_local() else run.fs,
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
-            failure_config=FailureConfig(max_failures=section.max_failures),
-            logging_config=LoggingConfig(log_level="WARNING"),
-        ),
+        run_config=run_config(run, name, section.max_failures),
     )
     with StepTimer(f"Ray Train {name}: {section.num_workers} workers, up to {section.epochs} epochs") as timer:
         result = trainer.fit()

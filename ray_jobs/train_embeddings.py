@@ -22,11 +22,11 @@ import ray
 import ray.train
 import ray.train.torch
 import torch
-from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
+from ray.train import ScalingConfig
 from ray.train.torch import TorchTrainer
 
 from ray_jobs.common import StepTimer, job_main, read_artifact
-from ray_jobs.train_worker import allreduce, best_of, load_checkpoint, quiet_worker_logs, save_checkpoint
+from ray_jobs.train_worker import allreduce, best_of, load_checkpoint, quiet_worker_logs, run_config, save_checkpoint
 from reco import artifacts
 from reco.config import Config
 from reco.data.histories import select_role
@@ -182,7 +182,6 @@ def run(cfg: Config, run: RunDir) -> dict:
     with StepTimer("prepare datasets"):
         train, val, n_train = datasets(cfg, run)
     name = f"starspace-{fingerprint(emb, run)}"
-    storage = run.local_path(artifacts.TRAIN_STORAGE) if run.is_local() else run.path(artifacts.TRAIN_STORAGE)
     trainer = TorchTrainer(
         train_loop,
         train_loop_config={
@@ -197,14 +196,7 @@ def run(cfg: Config, run: RunDir) -> dict:
         scaling_config=ScalingConfig(
             num_workers=emb.num_workers, use_gpu=False, resources_per_worker={"CPU": emb.cpus_per_worker}
         ),
-        run_config=RunConfig(
-            name=name,
-            storage_path=storage,
-            storage_filesystem=None if run.is_local() else run.fs,
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
-            failure_config=FailureConfig(max_failures=emb.max_failures),
-            logging_config=LoggingConfig(log_level="WARNING"),
-        ),
+        run_config=run_config(run, name, emb.max_failures),
     )
     with StepTimer(f"Ray Train: {emb.num_workers} workers, {n_train} users, up to {emb.epochs} epochs") as timer:
         result = trainer.fit()

@@ -14,8 +14,11 @@ import os
 import ray.train
 import torch
 import torch.distributed as dist
+from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig
 
+from reco import artifacts
 from reco.fit_state import FitState
+from reco.run_dir import RunDir
 
 
 def allreduce(values: list[float]) -> list[float]:
@@ -62,6 +65,18 @@ def save_checkpoint(
     with open(os.path.join(dirpath, "state.json"), "w") as f:
         f.write(state.to_json())
     return ray.train.Checkpoint.from_directory(dirpath)
+
+
+def run_config(run: RunDir, name: str, max_failures: int) -> RunConfig:
+    """Checkpoints under the run directory (local or object storage), so a rerun resumes from the latest."""
+    return RunConfig(
+        name=name,
+        storage_path=run.local_path(artifacts.TRAIN_STORAGE) if run.is_local() else run.path(artifacts.TRAIN_STORAGE),
+        storage_filesystem=None if run.is_local() else run.fs,
+        checkpoint_config=CheckpointConfig(num_to_keep=2),
+        failure_config=FailureConfig(max_failures=max_failures),
+        logging_config=LoggingConfig(log_level="WARNING"),
+    )
 
 
 def best_of(result: ray.train.Result) -> tuple[dict, FitState]:

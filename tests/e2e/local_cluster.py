@@ -14,14 +14,17 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 import requests
 from ray.job_submission import JobStatus, JobSubmissionClient
 
+RAY_CLI = str(Path(sys.executable).with_name("ray"))  # the environment's own, whether or not it is on PATH
 TERMINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED)
 
 
@@ -53,7 +56,9 @@ class LocalCluster:
     def __enter__(self) -> LocalCluster:
         self.root = Path(tempfile.mkdtemp(prefix="ray-cluster-"))
         self.gcs_port, self.dashboard_port = _free_port(), _free_port()
-        env = {**os.environ, **self.env, "RAY_AUTH_MODE": "token"}
+        # As a user with the project's environment activated: its python and ray on PATH.
+        path = f"{Path(RAY_CLI).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        env = {**os.environ, **self.env, "RAY_AUTH_MODE": "token", "PATH": path}
         env.pop("RAY_ADDRESS", None)  # the test session's instance
         try:
             head = ["--head", f"--port={self.gcs_port}", f"--dashboard-port={self.dashboard_port}",
@@ -63,7 +68,10 @@ class LocalCluster:
             for i in range(1, self.nodes):
                 self._start([f"--address=127.0.0.1:{self.gcs_port}"], f"node{i}", env)
             self._wait(lambda: self.alive_nodes() == self.nodes)
-            self.client = JobSubmissionClient(self.url, headers=self.headers)
+            # JobSubmissionClient prefers RAY_ADDRESS (the test session's instance) to its argument.
+            with mock.patch.dict(os.environ):
+                os.environ.pop("RAY_ADDRESS", None)
+                self.client = JobSubmissionClient(self.url, headers=self.headers)
         except BaseException:
             self.__exit__()
             raise
@@ -93,7 +101,7 @@ class LocalCluster:
     def _start(self, args: list[str], name: str, env: dict[str, str]) -> None:
         log = open(self.root / f"{name}.log", "w")
         self.logs.append(log)
-        cmd = ["ray", "start", "--block", f"--num-cpus={self.cpus}", f"--temp-dir={self.root / name}",
+        cmd = [RAY_CLI, "start", "--block", f"--num-cpus={self.cpus}", f"--temp-dir={self.root / name}",
                "--disable-usage-stats", *args, *_agent_ports()]  # fmt: skip
         self.procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
 
