@@ -22,6 +22,7 @@ import ray
 from reco.config import Config, RayConfig, job_arg_parser, load_config
 from reco.errors import ConfigError, RecoError, find_reco_error
 from reco.run_dir import RunDir
+from reco.schema import given_input_paths
 from reco.storage import is_uri
 
 log = logging.getLogger("ray_jobs")
@@ -73,19 +74,16 @@ def alive_nodes() -> int:
 def check_paths_reach_every_node(cfg: Config, run: RunDir) -> None:
     """Refuse local paths on a cluster of several nodes, up front: each node would see its own disk.
 
-    The run directory is written by workers on every node and the interactions are read by Ray
-    Data tasks anywhere; a local path would scatter artifacts over the nodes' disks, or fail
-    late on a node without the file. ``ray.shared_disk: true`` says the path is on a disk every
-    node mounts.
+    The run directory is written by workers on every node and inputs are read by Ray Data tasks
+    anywhere; a local path would scatter artifacts over the nodes' disks, or fail late on a node
+    without the file. Every input path the config sets is checked, and the run directory.
+    ``ray.shared_disk: true`` says the paths are on a disk every node mounts.
     """
     nodes = alive_nodes()
     if nodes < 2 or cfg.ray.shared_disk:
         return
-    local = []
-    if run.is_local():
-        local.append(f"run_dir {cfg.run_dir}")
-    if cfg.data.format != "synthetic" and cfg.data.path and not is_uri(cfg.data.path):
-        local.append(f"data.path {cfg.data.path}")
+    local = [f"run_dir {cfg.run_dir}"] if run.is_local() else []
+    local += [f"{key} {value}" for key, value in given_input_paths(cfg).items() if not is_uri(value)]
     if local:
         raise ConfigError(
             f"{' and '.join(local)}: a local path on a cluster of {nodes} nodes, where each node has its own disk; "

@@ -42,3 +42,18 @@ class StrictModel(BaseModel):
     """A config section: unknown keys are errors, values are checked on assignment too."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def given_input_paths(model: BaseModel, prefix: str = "") -> dict[str, str]:
+    """The :data:`InputPath` values a config sets explicitly (in its file or with --set), by dotted key.
+
+    Defaults are left out: a section the config never mentions is one its job does not read.
+    """
+    out: dict[str, str] = {}
+    for name in sorted(model.model_fields_set):
+        field, value = type(model).model_fields[name], getattr(model, name)
+        if isinstance(value, str) and is_input_path(field):
+            out[prefix + name] = value
+        elif isinstance(value, BaseModel):
+            out.update(given_input_paths(value, f"{prefix}{name}."))
+    return out

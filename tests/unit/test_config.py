@@ -1,7 +1,12 @@
+from pathlib import Path
+
 import pytest
 
 from reco.config import Config, load_config
 from reco.errors import ConfigError
+from reco.schema import given_input_paths
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 
 
 def test_local_config_is_valid_and_typed():
@@ -11,9 +16,33 @@ def test_local_config_is_valid_and_typed():
     assert isinstance(cfg.embedding.epochs, int)
 
 
-@pytest.mark.parametrize("name", ["local", "tiny", "ml-100k", "lastfm"])
-def test_every_shipped_config_validates(name):
-    assert isinstance(load_config(f"configs/{name}.yaml"), Config)
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_validates_and_finds_its_inputs_from_any_directory(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(path)
+    assert isinstance(cfg, Config)
+    for key, value in given_input_paths(cfg).items():
+        assert value.startswith("s3://") or Path(value).exists(), (key, value)
+
+
+def test_relative_input_paths_resolve_against_the_config_file_and_set_ones_against_the_cwd(tmp_path, monkeypatch):
+    folder = tmp_path / "project" / "configs"
+    folder.mkdir(parents=True)
+    (folder / "c.yaml").write_text(
+        "data: {format: generic, path: ../data/clicks.csv, columns: {user: u, topic: t}}\n"
+        "expansion: {seed_lists: s3://bucket/lists.parquet}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(folder / "c.yaml")
+    assert cfg.data.path == str(tmp_path / "project" / "data" / "clicks.csv")
+    assert cfg.expansion.seed_lists == "s3://bucket/lists.parquet"  # a URI is left as written
+    cfg = load_config(folder / "c.yaml", ["data.path=mine.csv"])
+    assert cfg.data.path == "mine.csv"  # --set is relative to where the command runs
+    assert given_input_paths(cfg) == {"data.path": "mine.csv", "expansion.seed_lists": "s3://bucket/lists.parquet"}
+
+
+def test_defaults_are_not_given_input_paths():
+    assert given_input_paths(load_config("configs/tiny.yaml")) == {}
 
 
 def test_unknown_key_is_named(tmp_path):
