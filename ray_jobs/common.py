@@ -140,6 +140,7 @@ def job_main(
             if needs_ray:
                 init_ray(cfg.ray)
             run = RunDir(cfg.run_dir)
+            run.ensure()  # a run directory that cannot be written fails now, not after the first step
             if needs_ray:
                 check_paths_reach_every_node(cfg, run)
             summary = step(cfg, run)

@@ -26,7 +26,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from reco import artifacts
-from reco.errors import ArtifactError, DataError
+from reco.errors import ArtifactError, ConfigError, DataError
 from reco.storage import is_uri, locate
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,11 @@ class RunDir:
         return self.path(rel)
 
     def ensure(self) -> None:
-        self.fs.create_dir(self.root, recursive=True)
+        """Create the directory; one line naming it if it cannot be (a missing bucket, no permission)."""
+        try:
+            self.fs.create_dir(self.root, recursive=True)
+        except OSError as e:
+            raise ConfigError(f"run_dir {self.uri} cannot be created: {str(e).splitlines()[0]}") from None
 
     # -- manifest --------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from reco import artifacts
 from reco.config import load_config
 from reco.data.config import DataConfig
 from reco.data.formats import read_local, resolve_source
-from reco.errors import ArtifactError, RecoError
+from reco.errors import ArtifactError, ConfigError, RecoError
 from reco.expansion.seed_lists import read_seed_table
 from reco.rank.datasets import read_ratings
 from reco.run_dir import RunDir
@@ -104,3 +104,10 @@ def test_a_run_directory_in_s3_verifies_on_read_back_and_notices_a_changed_objec
     put(s3.uri(f"runs/storage-test/{artifacts.metrics('test')}"), b'{"auc": 0.99}')
     with pytest.raises(ArtifactError):
         again.read_json(artifacts.metrics("test"))
+
+
+def test_a_run_directory_in_a_missing_bucket_is_one_line_naming_it(s3):
+    with pytest.raises(ConfigError) as e:
+        RunDir("s3://no-such-bucket/runs/x").ensure()
+    assert str(e.value).startswith("run_dir s3://no-such-bucket/runs/x cannot be created: ")
+    assert "no-such-bucket" in str(e.value) and "\n" not in str(e.value)
