@@ -106,13 +106,14 @@ def http_requests(base: str, route: str, bodies: list[dict]) -> list[tuple[str, 
 def in_process(run_dir: str, bodies: dict[str, list[dict]], seconds: float) -> list[LoadResult]:
     """The floor: each route's work as a direct call to the services the deployments wrap."""
     from serve.services import ExpansionService, RankingService, RetrievalService
+    from serve.settings import ServeSettings
 
-    settings = {"run_dir": run_dir}
+    settings = ServeSettings(run_dir=run_dir)
     exp, ranking, retrieval = ExpansionService(settings), RankingService(settings), RetrievalService(settings)
 
     def recommend(b: dict) -> Any:
         c = retrieval.candidates(b["user_id"], b["k"] * 5, [], b.get("retriever"))
-        return ranking.rank_many([(b["user_id"], c["item_ids"], None)])
+        return ranking.rank_many([(b["user_id"], c.item_ids, None)])
 
     calls = {
         "expand": lambda b: exp.expand(b["seed_user_ids"], b["audience_size"], b["method"]),
@@ -228,14 +229,13 @@ def serve_forever(mode: str, run_dir: str, port: int) -> None:
     if mode == "uvicorn":
         import uvicorn
 
-        from serve.backend import LocalBackend
+        from serve.adapters import in_process
+        from serve.api import create_app
         from serve.explorer import ExplorerService
-        from serve.gateway import app
         from serve.settings import ServeSettings
 
-        app.state.settings = ServeSettings.model_validate(settings)
-        app.state.backend = LocalBackend.from_settings(settings)
-        app.state.explorer = ExplorerService(settings)
+        typed = ServeSettings.model_validate(settings)
+        app = create_app(typed, in_process(typed), ExplorerService(typed))
         uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
         return
     import ray

@@ -13,8 +13,7 @@ from typing import Any
 
 from ray.serve import Application
 
-from serve.deployments import ExpansionDeployment, RankingDeployment, RetrievalDeployment
-from serve.gateway import Gateway
+from serve.deployments import ExpansionDeployment, Gateway, RankingDeployment, RetrievalDeployment
 from serve.settings import parse_settings
 
 log = logging.getLogger("serve")
@@ -38,7 +37,7 @@ def compose(
     """:func:`build_app` with ``deployment_options`` (by deployment name: num_replicas,
     max_ongoing_requests, autoscaling_config, ...) applied here, for Python callers such as
     bench.serve that deploy a config file's options without the Serve CLI."""
-    settings = parse_settings(args).model_dump()
+    settings = parse_settings(args)
     opts = deployment_options or {}
 
     def bound(deployment, *init_args):
@@ -51,7 +50,9 @@ def compose(
             "ingress: Serve's default HTTP proxy (~5 ms a request); scripts/serve.sh starts Ray "
             "with RAY_SERVE_ENABLE_HA_PROXY=1 RAY_SERVE_THROUGHPUT_OPTIMIZED=1 for the HAProxy ingress"
         )
-    ranking = None if settings["rank_in_ingress"] else bound(RankingDeployment, settings)
-    retrieval = None if settings["retrieve_in_ingress"] else bound(RetrievalDeployment, settings)
-    expansion = None if settings["expand_in_ingress"] else bound(ExpansionDeployment, settings)
+    if settings.layout == "compact":
+        return bound(Gateway, None, None, None, settings)
+    expansion, ranking, retrieval = (
+        bound(d, settings) for d in (ExpansionDeployment, RankingDeployment, RetrievalDeployment)
+    )
     return bound(Gateway, expansion, ranking, retrieval, settings)

@@ -88,8 +88,8 @@ def _points(ids: list[str], xy: np.ndarray) -> list[dict]:
 class ExplorerService:
     """Everything the explorer page shows about one run, loaded at construction."""
 
-    def __init__(self, settings: dict[str, Any] | ServeSettings, map_sample: int = MAP_SAMPLE, seed: int = 0):
-        s = settings if isinstance(settings, ServeSettings) else ServeSettings.model_validate(settings)
+    def __init__(self, settings: ServeSettings, map_sample: int = MAP_SAMPLE, seed: int = 0):
+        s = settings
         self.settings = s
         self.run = RunDir(s.run_dir)
         self.manifest = self.run.manifest()

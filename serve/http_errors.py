@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -62,8 +61,8 @@ def status_of(err: RecoError) -> int:
     return 400
 
 
-def install(app: FastAPI, max_body_bytes: Callable[[], int]) -> None:
-    """Error handlers and the body-size limit (read per request: the replica sets it at start)."""
+def install(app: FastAPI, max_body_bytes: int) -> None:
+    """Error handlers and the body-size limit."""
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -90,14 +89,10 @@ def install(app: FastAPI, max_body_bytes: Callable[[], int]) -> None:
 
 
 class BodyLimit:
-    """ASGI middleware refusing request bodies over ``max_bytes()`` with 413."""
+    """ASGI middleware refusing request bodies over ``max_bytes`` with 413."""
 
-    def __init__(self, app, max_bytes: Callable[[], int]):
-        self.app, self._max_bytes = app, max_bytes
-
-    @property
-    def max_bytes(self) -> int:
-        return self._max_bytes()
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":

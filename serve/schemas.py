@@ -1,7 +1,11 @@
-"""Typed requests and responses of every route (FastAPI validates and documents them)."""
+"""Typed requests and responses of every route (FastAPI validates and documents them), and the
+typed results the services hand the routes (plain dataclasses: cheap to build and to send
+through a deployment handle, where a model per audience member would cost more than the work).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -87,3 +91,51 @@ class RecommendResponse(BaseModel):
 
 class Error(BaseModel):
     error: str
+
+
+# -- what the services return to the routes ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """One seed list's audience, best first, and what became of the seeds."""
+
+    user_ids: list[str]
+    scores: list[float]
+    sources: list[str]
+    seeds_used: int
+    seeds_unknown: int
+    unknown_seed_ids: list[str]
+    duplicate_seed_ids: int
+
+
+@dataclass(frozen=True)
+class AudienceRows:
+    """A page of a batch audience, in rank order, and the audience's full size."""
+
+    total: int
+    user_ids: list[str]
+    scores: list[float]
+    ranks: list[int]
+    sources: list[str]
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """One request's items sorted by calibrated probability."""
+
+    user_known: bool
+    item_ids: list[str]
+    probabilities: list[float]
+    unknown_item_ids: list[str]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """A retriever's candidate items for one user, best first."""
+
+    item_ids: list[str]
+    names: list[str | None]
+    scores: list[float]
+    retriever: str
+    fallback_reason: str | None

@@ -1,13 +1,13 @@
 """The work behind each route, as plain classes (no Ray): expansion, ranking, retrieval.
 
-serve/deployments.py wraps each in a Ray Serve deployment; serve/backend.py's LocalBackend uses
-them directly. Each loads its artifacts from the run directory once, at construction.
+serve/deployments.py wraps each in a Ray Serve deployment; serve/adapters.py calls them in the
+ingress's own process where the layout says so. Each loads its artifacts from the run directory
+once, at construction, and returns the typed results of serve/schemas.py.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import faiss
 import numpy as np
@@ -23,9 +23,12 @@ from reco.retrieval.registry import load_retriever
 from reco.run_dir import RunDir
 from reco.vocab import Vocabulary
 from serve.http_errors import NotFound
+from serve.schemas import AudienceRows, Candidates, Expansion, Ranking
 from serve.settings import ServeSettings
 
 log = logging.getLogger("serve")
+
+RankCall = tuple[str, list[str], "dict | None"]  # (user id, candidate item ids, context)
 
 
 def one_thread_per_request() -> None:
@@ -44,9 +47,9 @@ def run_config(run: RunDir) -> Config:
 class ExpansionService:
     """One seed list in, one audience out; and the batch job's audiences, paged."""
 
-    def __init__(self, settings: dict[str, Any]):
+    def __init__(self, settings: ServeSettings):
         one_thread_per_request()
-        s = ServeSettings.model_validate(settings)
+        s = settings
         run = RunDir(s.run_dir)
         self.expander = AudienceExpander(s.run_dir, run_config(run).expansion)
         self.audiences = run.read_table(artifacts.AUDIENCES) if run.has(artifacts.AUDIENCES) else None
@@ -56,67 +59,68 @@ class ExpansionService:
             0 if self.audiences is None else self.audiences.num_rows,
         )
 
-    def expand(self, seed_ids: list[str], k: int, method: str) -> dict[str, Any]:
+    def expand(self, seed_ids: list[str], k: int, method: str) -> Expansion:
         e = self.expander.expand(seed_ids, k, method)
         unknown = [x for x in dict.fromkeys(str(i).strip() for i in seed_ids) if x and x not in self.expander.position]
-        stats = {
-            "seeds_used": e.stats["seeds"],
-            "seeds_unknown": e.stats["unknown"],
-            "unknown_seed_ids": unknown[:100],
-            "duplicates": e.stats["duplicates"],
-        }
-        return {
-            "user_ids": e.user_ids,
-            "scores": np.asarray(e.scores, np.float64).tolist(),
-            "sources": e.sources,
-            "stats": stats,
-        }
+        return Expansion(
+            user_ids=list(e.user_ids),
+            scores=np.asarray(e.scores, np.float64).tolist(),
+            sources=list(e.sources),
+            seeds_used=e.stats["seeds"],
+            seeds_unknown=e.stats["unknown"],
+            unknown_seed_ids=unknown[:100],
+            duplicate_seed_ids=e.stats["duplicates"],
+        )
 
-    def audience_page(self, seed_list_id: str, offset: int, limit: int) -> dict[str, Any]:
+    def audience_page(self, seed_list_id: str, offset: int, limit: int) -> AudienceRows:
         if self.audiences is None:
             raise NotFound("this run has no batch audiences (run python -m ray_jobs.expand first)")
         rows = self.audiences.filter(pc.equal(self.audiences.column("seed_list_id"), seed_list_id))
         if rows.num_rows == 0:
             raise NotFound(f"unknown seed list {seed_list_id!r}")
-        rows = rows.sort_by("rank")
-        return {"total": rows.num_rows, "rows": rows.slice(offset, limit).to_pylist()}
+        page = rows.sort_by("rank").slice(offset, limit)
+        return AudienceRows(
+            total=rows.num_rows,
+            user_ids=page.column("user_id").to_pylist(),
+            scores=page.column("score").to_pylist(),
+            ranks=page.column("rank").to_pylist(),
+            sources=page.column("source").to_pylist(),
+        )
 
 
 class RankingService:
     """Calibrated click probabilities for (user, candidate items, context) requests."""
 
-    def __init__(self, settings: dict[str, Any]):
+    def __init__(self, settings: ServeSettings):
         one_thread_per_request()
-        s = ServeSettings.model_validate(settings)
-        self.ranker = Ranker.load(s.run_dir)
+        self.ranker = Ranker.load(settings.run_dir)
         cat = self.ranker.catalog
         self.known_users = set(cat.users.ids) if cat.users is not None else set()
         self.known_items = set(cat.items.ids) if cat.items is not None else set()
         log.info("ranker ready: %s", self.ranker.model_cfg.name)
 
-    def rank_many(self, requests: list[tuple[str, list[str], dict | None]]) -> list[dict[str, Any]]:
+    def rank_many(self, requests: list[RankCall]) -> list[Ranking]:
         """One forward pass for all requests; each answer sorted by probability."""
         probs = self.ranker.score_batch(requests)
         return [self._answer(user, items, p) for (user, items, _), p in zip(requests, probs)]
 
-    def _answer(self, user: str, items: list[str], p: np.ndarray) -> dict[str, Any]:
+    def _answer(self, user: str, items: list[str], p: np.ndarray) -> Ranking:
         order = np.argsort(-p, kind="stable")
-        return {
-            "user_known": user in self.known_users,
-            "item_ids": [items[i] for i in order],
-            "probabilities": p[order].astype(float).tolist(),
-            "unknown_item_ids": [i for i in items if i not in self.known_items][:100],
-        }
+        return Ranking(
+            user_known=user in self.known_users,
+            item_ids=[items[i] for i in order],
+            probabilities=p[order].astype(float).tolist(),
+            unknown_item_ids=[i for i in items if i not in self.known_items][:100],
+        )
 
 
 class RetrievalService:
     """Candidate items for one user from a retriever; popular items for a user never seen."""
 
-    def __init__(self, settings: dict[str, Any]):
+    def __init__(self, settings: ServeSettings):
         one_thread_per_request()
-        s = ServeSettings.model_validate(settings)
-        self.run = RunDir(s.run_dir)
-        self.default = s.retriever or run_config(self.run).retrieval.default
+        self.run = RunDir(settings.run_dir)
+        self.default = settings.retriever or run_config(self.run).retrieval.default
         self.users = Vocabulary.from_table(self.run.read_table(artifacts.USER_VOCAB), "user_id")
         topics = self.run.read_table(artifacts.TOPIC_VOCAB)
         self.topics = Vocabulary.from_table(topics, "topic_id")
@@ -136,7 +140,7 @@ class RetrievalService:
                 raise NotFound(f"retriever {name!r} is not available in this run: {e}") from None
         return self.retrievers[name]
 
-    def candidates(self, user_id: str, n: int, recent: list[str], retriever: str | None) -> dict[str, Any]:
+    def candidates(self, user_id: str, n: int, recent: list[str], retriever: str | None) -> Candidates:
         recent_dense = self.topics.encode(recent) if recent else np.empty(0, np.int64)
         unknown_recent = [r for r, d in zip(recent, recent_dense) if d < 0]
         if unknown_recent:
@@ -149,11 +153,11 @@ class RetrievalService:
         ids, scores = self._retriever(name).candidates([dense_user], n, recent=[recent_dense]).row(0)
         return self._answer(ids, scores, name, None)
 
-    def _answer(self, ids: np.ndarray, scores: np.ndarray, name: str, fallback: str | None) -> dict[str, Any]:
-        return {
-            "item_ids": self.topics.decode(ids),
-            "names": [self.names[i] for i in ids.tolist()],
-            "scores": np.asarray(scores, np.float64).tolist(),
-            "retriever": name,
-            "fallback_reason": fallback,
-        }
+    def _answer(self, ids: np.ndarray, scores: np.ndarray, name: str, fallback: str | None) -> Candidates:
+        return Candidates(
+            item_ids=self.topics.decode(ids),
+            names=[self.names[i] for i in ids.tolist()],
+            scores=np.asarray(scores, np.float64).tolist(),
+            retriever=name,
+            fallback_reason=fallback,
+        )

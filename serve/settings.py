@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
 from reco.errors import ConfigError
 from reco.schema import StrictModel
 
+Layout = Literal["compact", "composed"]
+
 
 class ServeSettings(StrictModel):
+    """Validated once, when the application is built, and handed to every deployment as this object."""
+
     run_dir: str = Field("runs/local", description="The run directory whose artifacts are served.")
     retriever: str | None = Field(
         None, description="Default candidate retriever for /v1/recommend; None: the run's retrieval.default."
@@ -22,31 +26,19 @@ class ServeSettings(StrictModel):
     candidates_per_k: int = Field(5, ge=1, description="Retrieved candidates per recommended item, for ranking.")
     max_body_bytes: int = Field(1_000_000, ge=1_024, description="Larger request bodies are refused with 413.")
     max_page_size: int = Field(1_000, ge=1)
-    rank_in_ingress: bool = Field(
-        False,
+    layout: Layout = Field(
+        "composed",
         description=(
-            "Rank in the ingress replica (batched there) instead of the RankingDeployment: one hop fewer, "
-            "2-3x the /v1/rank throughput on 2 cores, but ranking no longer scales or fails apart from the ingress."
-        ),
-    )
-    retrieve_in_ingress: bool = Field(
-        False,
-        description=(
-            "Retrieve /v1/recommend's candidates in the ingress replica instead of the RetrievalDeployment: "
-            "with rank_in_ingress, a recommendation makes no handle call at all."
-        ),
-    )
-    expand_in_ingress: bool = Field(
-        False,
-        description=(
-            "Expand audiences in the ingress replica (one at a time, in a worker thread) instead of the "
-            "ExpansionDeployment: no handle call (~5 ms of CPU a request on 2 cores), and HAProxy's leastconn "
-            "balances expansions over the ingress replicas; expansion no longer scales apart from the ingress."
+            "compact: the ingress replica ranks (batched), retrieves and expands itself, no handle call on any "
+            "route (serve/config.yaml, one small machine); composed: ranking, retrieval and expansion in their own "
+            "deployments behind handles, each scaling and failing apart (serve/config.composed.yaml, clusters)."
         ),
     )
 
 
-def parse_settings(args: dict[str, Any] | None) -> ServeSettings:
+def parse_settings(args: dict[str, Any] | ServeSettings | None) -> ServeSettings:
+    if isinstance(args, ServeSettings):
+        return args
     try:
         return ServeSettings.model_validate(args or {})
     except ValidationError as e:

@@ -232,9 +232,9 @@ def _wait_for_deployments(app_name: str, names: set[str], timeout_s: float = 120
 
 
 def test_redeploy_new_run_dir_without_failed_requests(served, tmp_path):
-    """A new run directory deployed in serve/config.yaml's shape (the ingress ranks, retrieves and
-    expands itself: ``rank_in_ingress``, ``retrieve_in_ingress``, ``expand_in_ingress``) under a
-    stream of requests; the routes are checked again on it, and the fuzz test below runs on it.
+    """A new run directory deployed in serve/config.yaml's shape (``layout: compact``: the ingress
+    ranks, retrieves and expands itself) under a stream of requests; the routes are checked again
+    on it, and the fuzz test below runs on it.
 
     The shape changes first, with no requests in flight: Serve deletes the deployments the new
     shape lacks while the old ingress replicas drain, so a request caught in an old ingress then
@@ -244,9 +244,9 @@ def test_redeploy_new_run_dir_without_failed_requests(served, tmp_path):
     from serve.app import build_app
 
     base, run_dir = served.base, served.run_dir
-    colocated = {"rank_in_ingress": True, "retrieve_in_ingress": True, "expand_in_ingress": True}
+    compact = {"layout": "compact"}
     serve.run(
-        build_app({"run_dir": run_dir, **colocated, **served.settings}),
+        build_app({"run_dir": run_dir, **compact, **served.settings}),
         name=served.name,
         route_prefix=served.prefix,
         blocking=False,
@@ -271,7 +271,7 @@ def test_redeploy_new_run_dir_without_failed_requests(served, tmp_path):
     t.start()
     time.sleep(1)
     serve.run(
-        build_app({"run_dir": new_dir, **colocated, **served.settings}),
+        build_app({"run_dir": new_dir, **compact, **served.settings}),
         name=served.name,
         route_prefix=served.prefix,
         blocking=False,
@@ -294,9 +294,11 @@ def test_redeploy_new_run_dir_without_failed_requests(served, tmp_path):
 def _openapi_schema():
     import schemathesis
 
-    from serve.gateway import app
+    from serve.api import create_app
+    from serve.settings import ServeSettings
 
-    return schemathesis.openapi.from_dict(app.openapi())
+    # The schema alone: no route is called, so the app needs no services.
+    return schemathesis.openapi.from_dict(create_app(ServeSettings(), None, None).openapi())
 
 
 @_openapi_schema().parametrize()

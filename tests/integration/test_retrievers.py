@@ -103,8 +103,8 @@ def test_each_retriever_serves_the_recommend_route_over_http(built, serve_app):
     raw_user = next(u["raw_id"] for u in users if u["user_id"] == hist["user_id"])
     seen = {raw_topic[t] for t in hist["topics"]}
     recent = [raw_topic[t] for t in range(len(topics)) if raw_topic[t] not in seen][:2]
-    colocated = {"rank_in_ingress": True, "retrieve_in_ingress": True}  # two replicas to start instead of four
-    with serve_app(build_app({"run_dir": run.uri, **colocated}), "retrievers", "/retrievers") as base:
+    compact = {"layout": "compact"}  # one deployment to start instead of four
+    with serve_app(build_app({"run_dir": run.uri, **compact}), "retrievers", "/retrievers") as base:
         for name in NAMES:
             r = requests.post(
                 f"{base}/v1/recommend",

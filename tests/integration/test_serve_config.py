@@ -17,9 +17,12 @@ from serve.settings import parse_settings
 
 SERVE = Path(__file__).resolve().parents[2] / "serve"
 SHAPES = {
-    # file: (deployments the app has, whether the ingress ranks, retrieves and expands itself)
-    "config.yaml": ({"Gateway"}, True),
-    "config.composed.yaml": ({"Gateway", "ExpansionDeployment", "RankingDeployment", "RetrievalDeployment"}, False),
+    # file: (deployments the app has, its layout)
+    "config.yaml": ({"Gateway"}, "compact"),
+    "config.composed.yaml": (
+        {"Gateway", "ExpansionDeployment", "RankingDeployment", "RetrievalDeployment"},
+        "composed",
+    ),
 }
 
 
@@ -35,8 +38,8 @@ def test_serve_config_args_parse_and_every_deployment_exists(name):
     app = yaml.safe_load(path.read_text())["applications"][0]
     assert app["import_path"] == "serve.app:build_app"
     settings = parse_settings(app["args"])  # raises on an unknown or invalid key
-    want, colocated = SHAPES[name]
-    assert settings.rank_in_ingress is settings.retrieve_in_ingress is settings.expand_in_ingress is colocated
+    want, layout = SHAPES[name]
+    assert settings.layout == layout
     opts = deployment_options(str(path))
     built = compose(app["args"], opts)  # Deployment.options rejects an unknown option
     assert set(opts) == want == _deployments(built)
@@ -57,8 +60,10 @@ def test_serve_cli_can_build_each_config(name):
 
 
 def test_a_misspelt_setting_is_a_config_error():
-    with pytest.raises(ConfigError, match="rank_in_ingres"):
-        parse_settings({"rank_in_ingres": True})
+    with pytest.raises(ConfigError, match="layuot"):
+        parse_settings({"layuot": "compact"})
+    with pytest.raises(ConfigError, match="layout"):
+        parse_settings({"layout": "colocated"})
 
 
 def test_an_unknown_deployment_option_is_refused():

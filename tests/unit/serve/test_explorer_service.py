@@ -25,6 +25,7 @@ from serve.explorer import ExplorerService
 from serve.explorer_lists import list_label
 from serve.explorer_routes import page, static_file
 from serve.http_errors import NotFound, TooLarge
+from serve.settings import ServeSettings
 
 N_USERS, N_MOVIES, DIM = 60, 12, 8
 TITLES = {str(m): f"Movie {m} ({1990 + m})" for m in range(1, N_MOVIES + 1)} | {"99": "Star Wars (1977)"}
@@ -123,13 +124,13 @@ def _make_run(root, data_dir, *, seed_lists: bool) -> str:
 @pytest.fixture(scope="module")
 def explorer(tmp_path_factory) -> ExplorerService:
     base = tmp_path_factory.mktemp("explorer")
-    return ExplorerService({"run_dir": _make_run(base / "run", base / "ml", seed_lists=True)}, map_sample=40)
+    return ExplorerService(ServeSettings(run_dir=_make_run(base / "run", base / "ml", seed_lists=True)), map_sample=40)
 
 
 @pytest.fixture(scope="module")
 def derived(tmp_path_factory) -> ExplorerService:
     base = tmp_path_factory.mktemp("explorer-derived")
-    return ExplorerService({"run_dir": _make_run(base / "run", base / "ml", seed_lists=False)}, map_sample=40)
+    return ExplorerService(ServeSettings(run_dir=_make_run(base / "run", base / "ml", seed_lists=False)), map_sample=40)
 
 
 def test_run_info_names_the_run_and_its_data(explorer):
@@ -239,7 +240,7 @@ def _leaves(obj):
 
 def test_an_empty_run_directory_is_a_clear_error(tmp_path):
     with pytest.raises(ArtifactError, match="holds no run"):
-        ExplorerService({"run_dir": str(tmp_path)})
+        ExplorerService(ServeSettings(run_dir=str(tmp_path)))
 
 
 def test_page_base_follows_the_route_prefix_and_static_files_stay_inside():

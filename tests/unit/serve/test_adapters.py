@@ -1,4 +1,4 @@
-"""HandleBackend with a local expansion service (``expand_in_ingress``), without Ray running.
+"""The in-process expansion adapter (the compact layout's ingress expands itself), without Ray running.
 
 An expansion in the ingress must not block the replica's event loop (it would stall every
 /v1/rank request on that replica for tens of milliseconds) and must not run beside another
@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from serve.backend import HandleBackend
+from serve.adapters import LocalExpansion, for_ingress
+from serve.settings import ServeSettings
 
 
 class FakeExpansion:
@@ -39,12 +40,8 @@ class FakeExpansion:
         return {"total": 1, "rows": [{"seed_list_id": seed_list_id, "offset": offset, "limit": limit}]}
 
 
-async def _no_rank(request):
-    raise AssertionError("not called")
-
-
-def _backend(expansion: FakeExpansion) -> HandleBackend:
-    return HandleBackend(None, None, None, local_rank=_no_rank, local_retrieval=object(), local_expansion=expansion)
+def _backend(expansion: FakeExpansion) -> LocalExpansion:
+    return LocalExpansion(expansion)
 
 
 def test_local_expansions_run_one_at_a_time_off_the_event_loop():
@@ -78,10 +75,6 @@ def test_audience_pages_are_read_locally():
     assert page["rows"] == [{"seed_list_id": "list-a", "offset": 5, "limit": 2}]
 
 
-def test_either_an_expansion_handle_or_a_local_service():
-    with pytest.raises(ValueError, match="expansion"):
-        HandleBackend(None, None, None, local_rank=_no_rank, local_retrieval=object())
-    with pytest.raises(ValueError, match="expansion"):
-        HandleBackend(
-            object(), None, None, local_rank=_no_rank, local_retrieval=object(), local_expansion=FakeExpansion()
-        )
+def test_the_composed_layout_needs_every_handle():
+    with pytest.raises(ValueError, match="handles"):
+        for_ingress(ServeSettings(layout="composed"), None, None, None)
