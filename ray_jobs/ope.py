@@ -1,19 +1,28 @@
-"""ope: off-policy evaluation on OBD and a known-truth bandit, Thompson sampling, budget pacing.
+"""ope: off-policy evaluation on OBD or your own logs, a known-truth bandit, Thompson sampling, budget pacing.
 
-Four independent studies, their work spread over Ray tasks (one CPU each):
+Independent studies, their work spread over Ray tasks (one CPU each):
 
-- OBD: the BTS policy's value estimated from the uniform-random logs (IPW, SNIPW, DM, DR,
-  switch-DR), against the click rate BTS got in its own logs. Reward-model folds and bootstrap
-  chunks (resampling both logs; with the model fixed, and refitted per draw) are tasks. Plus replay evaluation of the
-  bandit policies on
-  the random logs, one task per (policy, seed).
+- The off-policy estimate (IPW, SNIPW, DM, DR, switch-DR), on one of two sources (``ope.source``):
+  - obd: the BTS policy's value estimated from the OBD uniform-random logs, against the click
+    rate BTS got in its own logs. Reward-model folds and bootstrap chunks (resampling both logs;
+    with the model fixed, and refitted per draw) are tasks. Plus replay evaluation of the bandit
+    policies on the random logs, one task per (policy, seed).
+  - logs: your own CSV / Parquet log (``ope.logs``) and a target from ``ope.target``: a bandit
+    of reco.policy.bandits fitted on the log's earliest rows, or the trained ranker of a run
+    directory. The target's per-row distribution is computed in chunks of rows (tasks), then
+    folds and bootstrap chunks as for OBD. The ranker is loaded here, as serving loads it, and
+    mapped to the log in reco.policy.ope.ranker_target.
+
+The other studies run when listed in ``ope.studies``:
+
 - Synthetic: many independent logs from a bandit with known rewards; chunks of replicates are
   tasks. Bias, spread and interval coverage per estimator and target policy.
 - Bandits: online simulation, one task per (policy, seed); cumulative regret.
 - Pacing: one task per simulated day; value against the hindsight optimum, overspend.
 
 Writes ``metrics/ope.json`` (everything), ``metrics/ope_headline.json`` and
-``reports/ope.md`` with its PNG plots into the run directory.
+``reports/ope.md`` with its PNG plots into the run directory; the page names the data it read
+and the target policy with its settings.
 """
 
 from __future__ import annotations
@@ -33,14 +42,23 @@ from reco.policy.bandits.plots import regret_png
 from reco.policy.bandits.replay import obd_features, replay
 from reco.policy.bandits.simulation import bandit_environment, regret_summary, simulate
 from reco.policy.config import PolicyConfig
-from reco.policy.ope.bootstrap import draw_seeds, paired_bootstrap, percentile_interval, split_draws
-from reco.policy.ope.config import EstimatorConfig, RewardModelConfig, SyntheticOPEConfig
-from reco.policy.ope.estimators import all_estimators, ope_inputs
+from reco.policy.ope.bootstrap import bootstrap_values, draw_seeds, paired_bootstrap, percentile_interval, split_draws
+from reco.policy.ope.config import EstimatorConfig, RankerTargetConfig, RewardModelConfig, SyntheticOPEConfig
+from reco.policy.ope.estimators import EstimatorTerms, all_estimators, ope_inputs
 from reco.policy.ope.logged_data import LoggedFeedback, read_obd
+from reco.policy.ope.logged_feedback import FeedbackLog, log_columns, log_location, read_feedback
+from reco.policy.ope.logs_evaluation import (
+    LogsEvaluation,
+    assemble_logs_result,
+    logging_value,
+    logs_estimates_png,
+    refit_bootstrap,
+)
 from reco.policy.ope.obd_target import OBDEvaluation, assemble_result, on_policy_truth, time_edges, weight_diagnostics
 from reco.policy.ope.plots import obd_estimates_png, synthetic_png
 from reco.policy.ope.replicates import SyntheticSetup, replicate_seeds, run_replicates, summarize, synthetic_setup
 from reco.policy.ope.reward_model import assemble_folds, fit_predict_fold, fold_ids
+from reco.policy.ope.target_policies import bandit_action_dist, bandit_method, feature_dim, fit_bandit, time_split
 from reco.policy.pacing.config import PacingConfig
 from reco.policy.pacing.plots import spend_png
 from reco.policy.pacing.simulate import day_seeds, simulate_day, summarize_days
@@ -67,6 +85,28 @@ def _paired_bootstrap(
     """Draws resampling both OBD logs; q_hat None re-cross-fits the reward model in every draw."""
     estimate = partial(evaluation.estimates, q_hat=q_hat)
     return paired_bootstrap(estimate, evaluation.logged.n, evaluation.target.n, draws, seed)
+
+
+@ray.remote(num_cpus=1)
+def _bandit_dist(policy, log_: LoggedFeedback, rows: np.ndarray, samples: int, seed: list[int]) -> np.ndarray:
+    return bandit_action_dist(policy, log_, rows, samples, np.random.SeedSequence(seed))
+
+
+@ray.remote(num_cpus=1)
+def _ranker_dist(ranker, mapping, cfg: RankerTargetConfig, fb: FeedbackLog, seed: list[int]) -> np.ndarray:
+    from reco.policy.ope.ranker_target import ranker_action_dist  # torch loads only where a ranker is the target
+
+    return ranker_action_dist(ranker, mapping, fb, cfg, np.random.SeedSequence(seed))
+
+
+@ray.remote(num_cpus=1)
+def _row_bootstrap(terms: dict[str, EstimatorTerms], draws: int, seed: int) -> dict[str, np.ndarray]:
+    return bootstrap_values(terms, draws, seed)
+
+
+@ray.remote(num_cpus=1)
+def _refit_bootstrap(evaluation: LogsEvaluation, draws: int, seed: int) -> dict[str, np.ndarray]:
+    return refit_bootstrap(evaluation, draws, seed)
 
 
 @ray.remote(num_cpus=1)
@@ -155,9 +195,155 @@ def obd_study(cfg: PolicyConfig, logged: LoggedFeedback, target: LoggedFeedback,
         f"empirical action frequency per position in {cfg.obd.time_blocks} time slice(s) of {target.source}"
     )
     result["time_blocks"] = cfg.obd.time_blocks
+    result["data"] = {
+        "source": "obd",
+        "path": logged.source,
+        "campaign": cfg.obd.campaign,
+        "logging_policy": cfg.obd.logging_policy,
+        "rounds": logged.n,
+        "actions": logged.n_actions,
+        "positions": logged.n_positions,
+        "target_log": target.source,
+        "target_rounds": target.n,
+    }
+    result["target"] = {
+        "kind": "obd",
+        "label": cfg.obd.target_policy,
+        "policy": cfg.obd.target_policy,
+        "time_blocks": cfg.obd.time_blocks,
+        "distribution": result["target_policy"],
+    }
     # how much the estimates depend on the week being sliced: the same estimators, one week-average policy
     week = OBDEvaluation(logged, target, time_edges([logged, target], 1), cfg.reward_model, cfg.estimators)
     result["week_average_target"] = week.estimates(np.arange(logged.n), np.arange(target.n), q_hat)
+    return result
+
+
+def _row_chunks(n: int, tasks: int) -> list[np.ndarray]:
+    return [c for c in np.array_split(np.arange(n), max(1, min(tasks, n))) if c.size]
+
+
+def _chunk_seeds(seed: int, chunks: int) -> list[list[int]]:
+    return [[seed, i] for i in range(chunks)]
+
+
+def bandit_target(ope: PolicyConfig) -> tuple[FeedbackLog, np.ndarray, dict]:
+    """(evaluated rows, the bandit's distribution on them, its description): fitted on the earliest rows."""
+    tc = ope.target.bandit
+    fb = read_feedback(ope.logs)
+    fit, evaluated = time_split(fb.time_order(), tc.fit_share, fb.log.source)
+    policy = make_policy(tc.policy, fb.log.n_actions, feature_dim(fb.log), ope.bandits)
+    with StepTimer(f"fit {tc.policy} on the earliest {fit.size:,} rows"):
+        fit_bandit(policy, fb.log, fit)
+    ev = fb.subset(evaluated)
+    log_ref, policy_ref = ray.put(ev.log), ray.put(policy)
+    chunks = _row_chunks(ev.n, ope.target.tasks)
+    refs = [
+        _bandit_dist.remote(policy_ref, log_ref, rows, tc.samples, seed)
+        for rows, seed in zip(chunks, _chunk_seeds(tc.seed, len(chunks)))
+    ]
+    dist = np.concatenate(ray.get(refs))
+    settings = {
+        "thompson": {"ridge": ope.bandits.ridge, "posterior_scale": ope.bandits.posterior_scale},
+        "epsilon_greedy": {"epsilon": ope.bandits.epsilon, "ridge": ope.bandits.ridge},
+        "bernoulli_thompson": {"prior": "Beta(1, 1)"},
+    }.get(tc.policy, {})
+    ts = fb.log.timestamp
+    target = {
+        "kind": "bandit",
+        "label": f"{tc.policy} bandit",
+        "policy": tc.policy,
+        "settings": settings,
+        "fit_share": tc.fit_share,
+        "fit_rows": int(fit.size),
+        "evaluated_rows": int(evaluated.size),
+        "fit_until": float(ts[fit].max()) if ts is not None and fit.size else None,
+        "ordered_by": fb.description["ordered_by"],
+        "features": f"intercept + {len(fb.context_columns)} context column(s)",
+        "distribution": bandit_method(policy),
+        "samples": tc.samples if "estimated" in bandit_method(policy) else None,
+    }
+    return ev, dist, target
+
+
+def ranker_target(ope: PolicyConfig) -> tuple[FeedbackLog, np.ndarray, dict]:
+    """(every row, the ranker's distribution on them, its description)."""
+    from reco.policy.ope import ranker_target as rt  # torch loads only where a ranker is the target
+
+    tc = ope.target.ranker
+    with StepTimer(f"load the ranker of {tc.run_dir}"):
+        ranker = rt.load_ranker(tc.run_dir)
+    mapping = rt.map_fields(ranker, tc, log_columns(ope.logs), ope.logs.columns.user, log_location(ope.logs).uri)
+    fb = read_feedback(ope.logs, keep=mapping.log_columns())
+    known = rt.check_items(ranker, mapping, fb)
+    ranker_ref = ray.put(ranker)
+    chunks = _row_chunks(fb.n, ope.target.tasks)
+    refs = [
+        _ranker_dist.remote(ranker_ref, mapping, tc, fb.subset(rows), seed)
+        for rows, seed in zip(chunks, _chunk_seeds(tc.seed, len(chunks)))
+    ]
+    dist = np.concatenate(ray.get(refs))
+    target = rt.describe(ranker, mapping, tc, known, fb.log.n_actions)
+    target["label"] = f"ranker ({ranker.model_cfg.name}, {tc.mode})"
+    target["evaluated_rows"] = fb.n
+    return fb, dist, target
+
+
+def logs_study(ope: PolicyConfig) -> dict:
+    """Estimates and intervals of the configured target on your own logs, beside the logging policy's value."""
+    with StepTimer(f"{ope.target.kind} target on {ope.logs.path}"):
+        fb, dist, target = bandit_target(ope) if ope.target.kind == "bandit" else ranker_target(ope)
+    log_ = fb.log
+    binary = fb.description["binary_reward"]
+    evaluation = LogsEvaluation(log_, dist, ope.reward_model, ope.estimators, model_based=binary)
+    q_hat, chosen_c = None, []
+    if binary:
+        folds = fold_ids(log_.n, ope.reward_model.n_folds, ope.reward_model.seed)
+        log_ref = ray.put(log_)
+        parts = ray.get([_fold.remote(log_ref, folds, k, ope.reward_model) for k in range(ope.reward_model.n_folds)])
+        q_hat = assemble_folds(log_.n, log_.n_actions, parts)
+        chosen_c = [c for _, _, c in parts if c is not None]
+    terms = evaluation.terms(q_hat)
+    b = ope.bootstrap
+    terms_ref = ray.put(terms)
+    row_refs = [
+        _row_bootstrap.remote(terms_ref, n, s)
+        for n, s in zip(split_draws(b.draws, b.tasks), draw_seeds(b.seed, b.tasks))
+    ]
+    refit_ci = None
+    if binary and b.refit_draws:
+        refit_cfg = ope.reward_model.model_copy(
+            update={"cs": [float(np.median(chosen_c))] if chosen_c else ope.reward_model.cs[:1]}
+        )
+        refit_eval = ray.put(LogsEvaluation(log_, dist, refit_cfg, ope.estimators))
+        refit_refs = [
+            _refit_bootstrap.remote(refit_eval, n, s)
+            for n, s in zip(split_draws(b.refit_draws, b.tasks), draw_seeds(b.seed + 1, b.tasks))
+        ]
+        refit_ci = {name: percentile_interval(v, b.level) for name, v in _pooled(ray.get(refit_refs)).items()}
+    row_ci = {name: percentile_interval(v, b.level) for name, v in _pooled(ray.get(row_refs)).items()}
+    data = {**fb.description, "evaluated_rounds": log_.n}
+    weight = ope_inputs(log_, dist).weight
+    diagnostics = weight_diagnostics(weight)
+    # IPW and DR lean on the rewarded rows the target favours: few of them and the intervals say too little
+    diagnostics["rewarded_rows"] = int((log_.reward != 0).sum())
+    diagnostics["rewarded_upweighted"] = int(((weight > 1) & (log_.reward != 0)).sum())
+    result = assemble_logs_result(
+        {n: t.value() for n, t in terms.items()},
+        row_ci,
+        refit_ci,
+        diagnostics,
+        logging_value(log_, b.draws, b.seed + 2, b.level),
+        data,
+        target,
+    )
+    result["reward_model"] = (
+        {"c_per_fold": chosen_c, "mean_prediction": float(q_hat.mean()), "refit_draws": b.refit_draws}
+        if binary
+        else {"skipped": "rewards are not all 0 or 1; the reward model is a click model, so DM and DR are left out"}
+    )
+    result["row_draws"] = b.draws
+    result["level"] = b.level
     return result
 
 
@@ -183,7 +369,11 @@ def _downsample(curve: np.ndarray) -> tuple[list[int], list[float]]:
 def submit_bandits(cfg: BanditConfig, logged_ref) -> tuple[dict, dict]:
     seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence([cfg.seed, 2]).spawn(cfg.seeds)]
     sims = {p: [_simulate.remote(cfg, p, s) for s in seeds] for p in POLICIES}
-    replays = {p: [_replay.remote(logged_ref, cfg, p, cfg.seed + i) for i in range(cfg.replay_seeds)] for p in POLICIES}
+    replays = {}
+    if logged_ref is not None:  # replay needs uniformly random logs: the OBD random log
+        replays = {
+            p: [_replay.remote(logged_ref, cfg, p, cfg.seed + i) for i in range(cfg.replay_seeds)] for p in POLICIES
+        }
     return sims, replays
 
 
@@ -232,56 +422,75 @@ def collect_pacing(cfg: PacingConfig, refs: list) -> dict:
 def run(cfg: Config, run: RunDir) -> dict:
     run.ensure()
     ope = cfg.ope
-    with StepTimer("load OBD logs"):
-        logged, target = load_obd(ope)
-    logged_ref = ray.put(logged)
-    # independent studies first, so the cluster is busy while the OBD folds and bootstraps run
-    pacing_refs = [_pacing_day.remote(ope.pacing, s) for s in day_seeds(ope.pacing)]
-    sims, replays = submit_bandits(ope.bandits, logged_ref)
-    with StepTimer("OBD off-policy estimates") as t_obd:
-        obd = obd_study(ope, logged, target, logged_ref)
-    with StepTimer("synthetic known-truth replicates") as t_syn:
-        synthetic = synthetic_study(ope.synthetic, ope.estimators)
-    with StepTimer("bandit simulations and replays") as t_bandit:
-        bandits, replay_out = collect_bandits(sims, replays)
-    with StepTimer("pacing days") as t_pace:
-        pacing = collect_pacing(ope.pacing, pacing_refs)
-    summary = {
-        "obd": obd,
-        "replay": replay_out,
-        "synthetic": synthetic,
-        "bandits": bandits,
-        "pacing": pacing,
-        # the studies overlap on the cluster: these are the driver's waits, the bandit and pacing
-        # tasks mostly finish while the OBD and synthetic studies are collected
-        "wait_seconds": {
-            "obd": t_obd.seconds,
-            "synthetic": t_syn.seconds,
-            "bandits": t_bandit.seconds,
-            "pacing": t_pace.seconds,
-        },
-    }
-    for name, e in obd["estimators"].items():
+    logged = target = logged_ref = None
+    if ope.source == "obd":
+        with StepTimer("load OBD logs"):
+            logged, target = load_obd(ope)
+        logged_ref = ray.put(logged)
+    # independent studies first, so the cluster is busy while the folds and bootstraps run
+    pacing_refs = (
+        [_pacing_day.remote(ope.pacing, s) for s in day_seeds(ope.pacing)] if "pacing" in ope.studies else None
+    )
+    sims = replays = None
+    if "bandits" in ope.studies:
+        sims, replays = submit_bandits(ope.bandits, logged_ref)
+    summary: dict = {}
+    waits: dict[str, float] = {}
+    if ope.source == "obd":
+        with StepTimer("OBD off-policy estimates") as t:
+            summary["obd"] = obd_study(ope, logged, target, logged_ref)
+        waits["obd"] = t.seconds
+    else:
+        with StepTimer("off-policy estimates on your logs") as t:
+            summary["logs"] = logs_study(ope)
+        waits["logs"] = t.seconds
+    if "synthetic" in ope.studies:
+        with StepTimer("synthetic known-truth replicates") as t:
+            summary["synthetic"] = synthetic_study(ope.synthetic, ope.estimators)
+        waits["synthetic"] = t.seconds
+    if sims is not None:
+        with StepTimer("bandit simulations and replays") as t:
+            summary["bandits"], replay_out = collect_bandits(sims, replays)
+        if replay_out:
+            summary["replay"] = replay_out
+        waits["bandits"] = t.seconds
+    if pacing_refs is not None:
+        with StepTimer("pacing days") as t:
+            summary["pacing"] = collect_pacing(ope.pacing, pacing_refs)
+        waits["pacing"] = t.seconds
+    # the studies overlap on the cluster: these are the driver's waits, the bandit and pacing
+    # tasks mostly finish while the off-policy and synthetic studies are collected
+    summary["wait_seconds"] = waits
+    main_study = summary.get("obd") or summary["logs"]
+    ref_value = main_study["truth"] if "truth" in main_study else main_study["logging_policy"]["value"]
+    for name, e in main_study["estimators"].items():
         log.info(
-            "OBD %-9s %.5f  CI %.5f..%.5f  rel. error %.3f (truth %.5f)",
+            "%s %-9s %.5f  CI %.5f..%.5f  (%s %.5f)",
+            "OBD" if "obd" in summary else "logs",
             name,
             e["estimate"],
             *e["ci"],
-            e["rel_error"],
-            obd["truth"],
+            "truth" if "truth" in main_study else "logging policy",
+            ref_value,
         )
     run.write_json(artifacts.metrics("ope"), summary, step=STEP)
     run.write_json(artifacts.metrics("ope_headline"), headline(summary), step=STEP)
-    run.write_bytes(artifacts.report("ope_obd.png"), obd_estimates_png(obd), step=STEP)
-    run.write_bytes(artifacts.report("ope_synthetic.png"), synthetic_png(synthetic["summary"]), step=STEP)
-    run.write_bytes(artifacts.report("bandit_regret.png"), regret_png(bandits), step=STEP)
-    run.write_bytes(artifacts.report("pacing_spend.png"), spend_png(pacing["first_day"]), step=STEP)
+    plots = {
+        "obd": ("ope_obd.png", obd_estimates_png),
+        "logs": ("ope_logs.png", logs_estimates_png),
+        "synthetic": ("ope_synthetic.png", lambda s: synthetic_png(s["summary"])),
+        "bandits": ("bandit_regret.png", regret_png),
+        "pacing": ("pacing_spend.png", lambda p: spend_png(p["first_day"])),
+    }
+    for key, (name, png) in plots.items():
+        if key in summary:
+            run.write_bytes(artifacts.report(name), png(summary[key]), step=STEP)
     run.write_bytes(artifacts.report("ope.md"), report_md(summary).encode(), step=STEP)
     return {
         "step": STEP,
         "headline": headline(summary),
         "report": run.path(artifacts.report("ope.md")),
-        "wait_seconds": summary["wait_seconds"],
+        "wait_seconds": waits,
     }
 
 

@@ -65,6 +65,16 @@ def test_ope_job_writes_the_report(ray_session, shared_data, tmp_path):
     assert full["replay"]["thompson"]["seeds"] == 1
     assert full["pacing"]["days"] == 2 and full["obd"]["reward_model"]["refit_draws"] == 4
     assert json.loads(json.dumps(run.read_json(artifacts.metrics("ope_headline")))) == json.loads(json.dumps(head))
+    # the page names the data it read: the campaign configured, the files, rounds and actions
+    assert full["obd"]["data"]["campaign"] == "all" and full["obd"]["data"]["rounds"] == 10_000
+    page = run.read_bytes(artifacts.report("ope.md")).decode()
+    for needle in (
+        "| campaign | all |",
+        f"| path | {shared_data / 'obd' / 'random' / 'all' / 'all.csv'} |",
+        "| actions | 80 items, 3 positions |",
+        "| target policy | OBD bts policy: empirical action frequency per position in 7 time slice(s)",
+    ):
+        assert needle in page, needle
 
 
 def test_ope_job_names_a_missing_log(ray_session, tmp_path, capsys):

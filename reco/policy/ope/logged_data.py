@@ -15,6 +15,7 @@ the affinities a per-(row, item) feature.
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -123,12 +124,15 @@ def obd_paths(root: str, policy: str, campaign: str) -> tuple[Location, Location
 
 
 def read_csv_frame(loc: Location, what: str, **kwargs) -> pd.DataFrame:
-    """A CSV file (local or a URI) as a DataFrame; DataError names the file."""
+    """A CSV file (local or a URI; gzip when its name ends in .gz) as a DataFrame; DataError names the file."""
     loc.require_file(what)
     try:
         with loc.open() as f:
+            if loc.name.lower().endswith(".gz"):
+                with gzip.GzipFile(fileobj=f) as g:
+                    return pd.read_csv(g, **kwargs)
             return pd.read_csv(f, **kwargs)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, gzip.BadGzipFile, EOFError) as e:
         raise DataError(f"{loc}: not a readable CSV ({str(e).splitlines()[0]})") from None
 
 
