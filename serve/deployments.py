@@ -14,6 +14,7 @@ from ray.serve.handle import DeploymentHandle
 
 from serve.adapters import for_ingress
 from serve.api import create_app
+from serve.auth import load_keys
 from serve.explorer import ExplorerService
 from serve.schemas import Expansion
 from serve.services import ExpansionService, RankingService, RetrievalService
@@ -24,7 +25,10 @@ from serve.settings import ServeSettings
 @serve.ingress()
 class Gateway:
     """The ingress: builds the app (serve/api.py) at replica start over the services its layout
-    names, in this replica (compact) or behind the other deployments' handles (composed)."""
+    names, in this replica (compact) or behind the other deployments' handles (composed). The
+    keys file is read first, so a replica without one fails before it loads a run. The app's
+    lifespan (the audit log's writer) is run by Serve: started before the first request, and
+    stopped, its last rows written, when the replica shuts down."""
 
     def __init__(
         self,
@@ -33,8 +37,9 @@ class Gateway:
         retrieval: DeploymentHandle | None,
         settings: ServeSettings,
     ):
+        keys = load_keys(settings.keys_file)
         services = for_ingress(settings, expansion, ranking, retrieval)
-        self._app = create_app(settings, services, ExplorerService(settings))
+        self._app = create_app(settings, services, ExplorerService(settings), keys=keys)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return self._app

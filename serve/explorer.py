@@ -25,7 +25,7 @@ from reco.errors import ArtifactError
 from reco.run_dir import RunDir
 from reco.vocab import Vocabulary
 from serve.explorer_lists import PreparedList, TopicNames, prepared_lists
-from serve.http_errors import NotFound, TooLarge
+from serve.http_errors import NotFound, OutOfRange
 from serve.services import run_config
 from serve.settings import ServeSettings
 
@@ -175,6 +175,8 @@ class ExplorerService:
             "limits": {
                 "max_seed_ids": self.settings.max_seed_ids,
                 "max_audience_size": self.settings.max_audience_size,
+                "min_seed_ids": self.settings.min_seed_ids,
+                "min_audience_size": self.settings.min_audience_size,
                 "max_k": self.settings.max_k,
             },
             "versions": self.manifest.get("versions", {}),
@@ -231,7 +233,7 @@ class ExplorerService:
     def top_topics(self, user_ids: list[str], k: int = 3) -> dict[str, list[dict]]:
         """Each known user's k heaviest topics (unknown ids are left out)."""
         if len(user_ids) > MAX_DESCRIBED_USERS:
-            raise TooLarge(f"user_ids is {len(user_ids)}, more than the limit of {MAX_DESCRIBED_USERS}")
+            raise OutOfRange(f"user_ids is {len(user_ids)}, more than the limit of {MAX_DESCRIBED_USERS}")
         dense = self._encode(list(user_ids))
         return {
             u: [{"item_id": x["item_id"], "name": x["name"], "weight": x["weight"]} for x in self._items(int(d))[:k]]
@@ -249,7 +251,7 @@ class ExplorerService:
             )
         limit = self.settings.max_seed_ids + self.settings.max_audience_size
         if len(seed_ids) + len(audience_ids) > limit:
-            raise TooLarge(
+            raise OutOfRange(
                 f"seed and audience ids are {len(seed_ids) + len(audience_ids)}, more than the limit of {limit}"
             )
         out: dict[str, Any] = {"background": _points(self.users.decode(self.map.sample_users), self.map.background)}

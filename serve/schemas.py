@@ -89,8 +89,32 @@ class RecommendResponse(BaseModel):
     items: list[RecommendedItem]
 
 
+ErrorCode = Literal[
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "conflict",
+    "payload_too_large",
+    "unsupported_media_type",
+    "invalid_request",
+    "too_many_requests",
+    "internal",
+    "unavailable",
+]
+
+
+class ErrorDetail(BaseModel):
+    code: ErrorCode = Field(description="What kind of error, stable for clients to branch on (docs/serving.md).")
+    message: str = Field(description="One line, for a person: what is wrong and, where it helps, the limit.")
+    request_id: str = Field(description="The request's id, also in the X-Request-ID header and the access log.")
+
+
 class Error(BaseModel):
-    error: str
+    """The body of every 4xx and 5xx answer."""
+
+    error: ErrorDetail
 
 
 # -- what the services return to the routes ----------------------------------------------------

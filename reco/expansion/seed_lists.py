@@ -75,6 +75,15 @@ def _as_string(col: pa.ChunkedArray, path: str, name: str) -> pa.Array:
         ) from None
 
 
+def id_strings(values: pa.Array | pa.ChunkedArray, source: str, name: str) -> pa.Array:
+    """Ids as trimmed strings, as :func:`read_seed_table` makes them (integers and whole floats accepted).
+
+    For readers of seed lists in pieces (an uploaded file read batch by batch); ``source`` names
+    the input in the error.
+    """
+    return _as_string(values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values]), source, name)
+
+
 def read_seed_table(path: str) -> pa.Table:
     """The seed lists at ``path`` (a local path or URI) as (seed_list_id, user_id) strings; user_id may be null."""
     loc = locate(path).require_exists("seed lists")

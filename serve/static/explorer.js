@@ -1,5 +1,7 @@
 // The audience explorer: calls the app's JSON routes with relative URLs (so it works under any
-// route prefix) and shows every answer, every wait and every error on the page.
+// route prefix) and shows every answer, every wait and every error on the page. Every call sends
+// the API key the page asked for; the key is kept in this tab's sessionStorage only (gone when
+// the tab closes, never in localStorage or a cookie), and a refused key asks for another.
 import { UserMap } from "./map.js";
 
 const TIMEOUT_MS = 60000;
@@ -9,15 +11,41 @@ const state = { run: null, audience: [], seeds: [], lists: new Map(), userReques
 
 class ApiError extends Error {}
 
+// ---- the API key ------------------------------------------------------------------------------
+const KEY = "reco-api-key";
+const apiKey = () => sessionStorage.getItem(KEY);
+
+function askForKey(message) {
+  sessionStorage.removeItem(KEY);
+  $("key-status").hidden = true;
+  $("key-form").hidden = false;
+  $("key-error").textContent = message || "";
+  $("key-error").hidden = !message;
+  $("api-key").value = "";
+  $("api-key").focus();
+}
+
+function useKey(event) {
+  event.preventDefault();
+  const key = $("api-key").value.trim();
+  if (!key) { askForKey("Paste an API key (python -m serve.keys new makes one)."); return; }
+  sessionStorage.setItem(KEY, key);
+  $("api-key").value = "";
+  $("key-form").hidden = true;
+  $("key-status").hidden = false;
+  start();
+}
+
 // One request; a readable ApiError for every way it can fail (refused, failed, unreachable, slow).
-async function api(path, body, signal) {
+async function request(path, body, signal) {
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort("timeout"), TIMEOUT_MS);
   if (signal) signal.addEventListener("abort", () => ctl.abort("replaced"));
+  const headers = { authorization: `Bearer ${apiKey() || ""}` };
   let response;
   try {
-    response = await fetch(path, body === undefined ? { signal: ctl.signal } : {
-      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: ctl.signal,
+    response = await fetch(path, body === undefined ? { headers, signal: ctl.signal } : {
+      method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(body), signal: ctl.signal,
     });
   } catch (e) {
     if (ctl.signal.reason === "replaced") throw new DOMException("a newer request replaced this one", "AbortError");
@@ -26,17 +54,31 @@ async function api(path, body, signal) {
   } finally {
     clearTimeout(timer);
   }
+  if (response.ok) return response;
   const text = await response.text();
   let data = null;
   try { data = JSON.parse(text); } catch { /* not JSON: described below */ }
-  if (!response.ok) {
-    const reason = (data && data.error) || text.slice(0, 200) || response.statusText;
-    const what = { 400: "The request was refused", 404: "Not found", 413: "Too large", 422: "The request is not valid",
-      503: "The server is not ready" }[response.status] || `The server failed (HTTP ${response.status})`;
-    throw new ApiError(`${what}: ${reason}`);
+  const err = data && typeof data.error === "object" ? data.error : null;
+  const reason = (err ? err.message : text.slice(0, 200)) || response.statusText;
+  const ref = err && err.request_id ? ` (request ${err.request_id})` : "";
+  if (response.status === 401) {
+    askForKey(`The key was refused: ${reason}`);
+    throw new ApiError("The API key was refused: enter a valid one above.");
   }
-  if (data === null) throw new ApiError("The server answered with something that is not JSON.");
-  return data;
+  const what = { 400: "The request was refused", 403: "This key may not do that", 404: "Not found", 413: "Too large",
+    422: "The request is not valid", 503: "The server is not ready" }[response.status] || `The server failed (HTTP ${response.status})`;
+  throw new ApiError(`${what}: ${reason}${ref}`);
+}
+
+// A JSON answer.
+async function api(path, body, signal) {
+  const response = await request(path, body, signal);
+  try { return await response.json(); } catch { throw new ApiError("The server answered with something that is not JSON."); }
+}
+
+// A file (the report plots) as an object URL: an <img src> could not send the key.
+async function blobUrl(path) {
+  return URL.createObjectURL(await (await request(path)).blob());
 }
 
 // Run `work` with a loading state: busy panel, disabled buttons, a spinner and a message.
@@ -87,9 +129,11 @@ async function loadRun() {
     run.ranker ? ` · ranker ${run.ranker}` : " · no ranker", run.created_at ? ` · made ${run.created_at}` : "");
   $("weight-label").textContent = run.weight_label;
   $("audience-size").max = run.limits.max_audience_size;
+  $("audience-size").min = run.limits.min_audience_size;
   const lists = await busy({ panel: $("expand-panel"), error: $("expand-error") }, () => api("v1/explorer/seed-lists"));
   if (!lists) return;
   const select = $("seed-list");
+  select.querySelectorAll("optgroup").forEach((g) => g.remove()); // a second key: the lists once
   for (const bucket of ["small", "medium", "large"]) {
     const group = el("optgroup", { label: `${bucket} lists` });
     for (const l of lists.lists.filter((x) => x.bucket === bucket)) {
@@ -280,9 +324,13 @@ async function loadEvaluation() {
   if (ev.ranking) body.push(rankingBlock(ev.ranking));
   if (ev.embeddings) body.push(embeddingBlock(ev.embeddings));
   if (ev.reports.length) {
-    body.push(el("div", { class: "eval-block" }, el("h3", {}, "Plots the evaluation wrote"), el("div", { class: "plots" },
-      ...ev.reports.map((name) => el("figure", {}, el("img", { src: `v1/explorer/reports/${encodeURIComponent(name)}`, alt: name, loading: "lazy" }),
-        el("figcaption", { class: "hint" }, name))))));
+    const figures = ev.reports.map((name) => {
+      const img = el("img", { alt: name });
+      blobUrl(`v1/explorer/reports/${encodeURIComponent(name)}`).then((url) => { img.src = url; },
+        (e) => { img.replaceWith(el("p", { class: "error" }, e.message)); });
+      return el("figure", {}, img, el("figcaption", { class: "hint" }, name));
+    });
+    body.push(el("div", { class: "eval-block" }, el("h3", {}, "Plots the evaluation wrote"), el("div", { class: "plots" }, ...figures)));
   }
   if (!body.length) body.push(el("p", {}, "This run has no evaluation yet (run python -m ray_jobs.evaluate)."));
   $("evaluation-body").replaceChildren(...body);
@@ -292,5 +340,12 @@ const map = new UserMap($("map"), (userId) => showUser(userId));
 $("seed-list").addEventListener("change", pickList);
 $("expand-form").addEventListener("submit", expand);
 $("user-form").addEventListener("submit", (e) => { e.preventDefault(); showUser($("user-id").value); });
-loadRun();
-loadEvaluation();
+$("key-form").addEventListener("submit", useKey);
+$("key-forget").addEventListener("click", () => askForKey(""));
+
+function start() {
+  loadRun();
+  loadEvaluation();
+}
+
+if (apiKey()) { $("key-status").hidden = false; start(); } else askForKey("");

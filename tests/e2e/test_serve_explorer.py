@@ -1,10 +1,12 @@
 """The audience explorer page in a real headless browser against the Serve app on local Ray.
 
 Debian's chromium driven by Selenium (scripts/install_browser.sh installs both) loads the page
-served under a route prefix (so its relative URLs are exercised), runs an expansion for a
-prepared seed list, checks the table and the map against counts read from the run directory,
-opens a user's history and recommendations, triggers a bad request and reads the error on the
-page. A screenshot of each state is saved under test-artifacts/explorer/ (printed).
+served under a route prefix (so its relative URLs are exercised); the page asks for an API key,
+refuses a wrong one, keeps the right one in the tab's sessionStorage only and sends it with every
+request. It runs an expansion for a prepared seed list, checks the table and the map against
+counts read from the run directory, opens a user's history and recommendations, triggers a bad
+request and reads the error on the page, and reloads without asking again. A screenshot of each
+state is saved under test-artifacts/explorer/ (printed).
 """
 
 from __future__ import annotations
@@ -99,6 +101,24 @@ def _seed_pixels(driver) -> int:
         return n;""")
 
 
+KEY_ITEM = "reco-api-key"
+
+
+def _stored(driver) -> dict:
+    return driver.execute_script(
+        "return {session: sessionStorage.getItem(arguments[0]), local: JSON.stringify(localStorage), "
+        "cookie: document.cookie}",
+        KEY_ITEM,
+    )
+
+
+def _enter_key(driver, key: str) -> None:
+    box = driver.find_element("id", "api-key")
+    box.clear()
+    box.send_keys(key)
+    driver.find_element("id", "key-btn").click()
+
+
 def test_explorer_page_end_to_end(served, browser):
     from selenium.webdriver.support.ui import Select
 
@@ -110,10 +130,24 @@ def test_explorer_page_end_to_end(served, browser):
     print(f"\nexplorer screenshots: {ARTIFACTS}")
     d = browser
     by_id = d.find_element
+    key = served.keys["explorer-page"]  # explorer, expand and recommend: what the page needs
 
-    # 1. the page loads: the run, its prepared lists and its offline evaluation
+    # 0. the page asks for a key before it asks the API anything, and refuses a wrong one
     d.get(base)  # no trailing slash: the <base> the server writes must still resolve every URL
+    _wait(d, lambda d: by_id("id", "key-form").is_displayed(), "the key prompt")
+    assert _stored(d)["session"] is None and run_dir not in by_id("id", "run-info").text
+    _enter_key(d, "rk_not-a-key")
+    _wait(d, lambda d: by_id("id", "key-error").is_displayed(), "the refused key's message")
+    assert "The key was refused" in by_id("id", "key-error").text and by_id("id", "key-form").is_displayed()
+    assert _stored(d)["session"] is None
+    _shot(d, "00-key.png")
+
+    # 1. with the key, the page loads: the run, its prepared lists and its offline evaluation
+    _enter_key(d, key)
     _wait(d, lambda d: run_dir in by_id("id", "run-info").text, "the run directory")
+    stored = _stored(d)
+    assert stored["session"] == key and key not in stored["local"] and key not in stored["cookie"]
+    assert not by_id("id", "key-form").is_displayed()
     _wait(d, lambda d: len(Select(by_id("id", "seed-list")).options) > 1, "the prepared seed lists")
     _wait(d, lambda d: d.find_elements("css selector", "#eval-expansion table tbody tr"), "the expansion evaluation")
     _wait(
@@ -193,7 +227,8 @@ def test_explorer_page_end_to_end(served, browser):
     by_id("id", "expand-btn").click()
     error = by_id("id", "expand-error")
     _wait(d, lambda d: error.is_displayed() and _idle(d), "the error message")
-    assert "The request was refused" in error.text and "known seed" in error.text, error.text
+    assert "The request is not valid" in error.text and "at least 10 are needed" in error.text, error.text
+    assert "(request " in error.text  # the id to quote when asking about it
     assert by_id("id", "expand-btn").is_enabled()
     by_id("id", "user-id").clear()
     by_id("id", "user-id").send_keys("no-such-user")
@@ -205,5 +240,10 @@ def test_explorer_page_end_to_end(served, browser):
     assert not [
         e
         for e in d.get_log("browser")
-        if e["level"] == "SEVERE" and "404" not in e["message"] and "400" not in e["message"]
+        if e["level"] == "SEVERE" and not any(f" {s} " in e["message"] for s in ("400", "401", "404", "422"))
     ]
+
+    # 5. a reload keeps the tab's key: no prompt, the run loads again
+    d.refresh()
+    _wait(d, lambda d: run_dir in by_id("id", "run-info").text, "the run after a reload")
+    assert not by_id("id", "key-form").is_displayed() and _stored(d)["session"] == key

@@ -88,12 +88,15 @@ def test_each_retriever_loads_by_name_and_answers_one_user(built, name):
         assert uv.vectors.ndim == 3 and uv.vectors.shape[0] == 1 and (uv.weights > 0).any()
 
 
-def test_each_retriever_serves_the_recommend_route_over_http(built, serve_app):
+def test_each_retriever_serves_the_recommend_route_over_http(built, serve_app, tmp_path):
     """The Serve application on this run directory: /v1/recommend with each retriever named by
-    the request, raw ids in and out, nothing the user has seen or named as recent."""
+    the request (with a key of the recommend scope), raw ids in and out, nothing the user has seen
+    or named as recent."""
     import requests
 
     from serve.app import build_app
+    from serve.auth import entry, new_key
+    from serve.keys import write_entries
 
     _, run, _ = built
     users = run.read_table(artifacts.USER_VOCAB, columns=["user_id", "raw_id"]).to_pylist()
@@ -103,12 +106,19 @@ def test_each_retriever_serves_the_recommend_route_over_http(built, serve_app):
     raw_user = next(u["raw_id"] for u in users if u["user_id"] == hist["user_id"])
     seen = {raw_topic[t] for t in hist["topics"]}
     recent = [raw_topic[t] for t in range(len(topics)) if raw_topic[t] not in seen][:2]
-    compact = {"layout": "compact"}  # one deployment to start instead of four
-    with serve_app(build_app({"run_dir": run.uri, **compact}), "retrievers", "/retrievers") as base:
+    key = new_key()
+    write_entries(tmp_path / "keys.yaml", [entry("retrievers-test", key, ["recommend"])])
+    args = {
+        "run_dir": run.uri,
+        "layout": "compact",
+        "keys_file": str(tmp_path / "keys.yaml"),
+    }  # compact: one deployment
+    with serve_app(build_app(args), "retrievers", "/retrievers") as base:
         for name in NAMES:
             r = requests.post(
                 f"{base}/v1/recommend",
                 json={"user_id": raw_user, "k": 5, "recent_item_ids": recent, "retriever": name},
+                headers={"Authorization": f"Bearer {key}"},
                 timeout=60,
             )
             assert r.status_code == 200, (name, r.text)

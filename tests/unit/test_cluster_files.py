@@ -5,7 +5,8 @@
   worker or actor in one pod and a pod left for Ray Data beside the workers it feeds.
 - k8s/rayservice.yaml: every Serve deployment asks for CPUs and memory and autoscales; all of them
   at max_replicas fit the worker group at maxReplicas; the HAProxy ingress is on in every container;
-  Serve binds every interface; deployments and args are serve/config.composed.yaml's.
+  Serve binds every interface; deployments and args are serve/config.composed.yaml's; the API keys
+  file the args name is on a Secret volume mounted in every container.
 - serve/config.composed.yaml binds every interface; cluster.yaml (the launcher) starts every node
   with token authentication and HAProxy and holds the pipeline at max_workers.
 - The Dockerfile's base image pins pyproject.toml's Ray and Python; the manifests run one image.
@@ -307,6 +308,31 @@ def rayservice_problems(rayservice: dict, composed: dict) -> list[str]:
     for where, c in all_containers(spec):
         if not HAPROXY_ENV.items() <= env_of(c).items():
             problems.append(f"RayService {where}: RAY_SERVE_ENABLE_HA_PROXY=1 is not set")
+    return problems + keys_file_problems(spec, serve_config["applications"][0].get("args", {}))
+
+
+def keys_file_problems(spec: dict, args: dict) -> list[str]:
+    """The app refuses to start without its keys file: every container must see it, from a Secret."""
+    keys_file = args.get("keys_file")
+    if not keys_file:
+        return ["RayService: serveConfigV2 args name no keys_file (the app does not start without one)"]
+    if "://" in keys_file:
+        return []  # read from object storage, not from the pod
+    problems = []
+    groups = [("head", spec["headGroupSpec"])] + [(g["groupName"], g) for g in spec.get("workerGroupSpecs", [])]
+    for name, g in groups:
+        pod = g["template"]["spec"]
+        secrets = {v["name"] for v in pod.get("volumes", []) if "secret" in v}
+        for c in pod["containers"]:
+            mounted = [
+                m
+                for m in c.get("volumeMounts", [])
+                if m["name"] in secrets and keys_file.startswith(m["mountPath"] + "/")
+            ]
+            if not mounted:
+                problems.append(
+                    f"RayService {name}/{c['name']}: keys_file {keys_file} is on no Secret volume mounted here"
+                )
     return problems
 
 
@@ -484,6 +510,12 @@ def _deployment(serve_config, name):
             "do not fit",
         ),
         (_serve_config_edit(lambda c: c["applications"][0]["args"].update(rank_in_ingress=True)), "args differ"),
+        (
+            lambda doc: ray_container(cluster_spec(doc)["workerGroupSpecs"][0]["template"]).pop("volumeMounts"),
+            "keys_file",
+        ),
+        (lambda doc: cluster_spec(doc)["headGroupSpec"]["template"]["spec"].pop("volumes"), "on no Secret volume"),
+        (_serve_config_edit(lambda c: c["applications"][0]["args"].pop("keys_file")), "no keys_file"),
     ],
 )
 def test_the_rayservice_check_notices_a_broken_service(files, breaks, expected):

@@ -24,7 +24,7 @@ from reco.vocab import Vocabulary
 from serve.explorer import ExplorerService
 from serve.explorer_lists import list_label
 from serve.explorer_routes import page, static_file
-from serve.http_errors import NotFound, TooLarge
+from serve.http_errors import NotFound, OutOfRange
 from serve.settings import ServeSettings
 
 N_USERS, N_MOVIES, DIM = 60, 12, 8
@@ -196,7 +196,7 @@ def test_top_topics_of_many_users(explorer):
     assert set(top) == {"1", "45"}
     assert len(top["1"]) == 2 and all(x["weight"] == 5.0 and int(x["item_id"]) <= 6 for x in top["1"])
     assert all(int(x["item_id"]) >= 7 for x in top["45"])
-    with pytest.raises(TooLarge, match="user_ids is 1001"):
+    with pytest.raises(OutOfRange, match="user_ids is 1001"):
         explorer.top_topics(["1"] * 1001)
 
 

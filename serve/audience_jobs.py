@@ -1,0 +1,782 @@
+"""Audience jobs: a seed list uploaded over HTTP, expanded by a Ray job on the cluster, read back in pages.
+
+The ingress never expands an uploaded list itself: it streams the upload to storage, converts
+it (batch by batch) to ``seeds.parquet``, and submits ``python -m ray_jobs.expand ... --output
+... --status ...`` through the Jobs API (Ray's JobSubmissionClient, with Ray's token). Every
+piece of a job's state lives in storage under ``<run_dir>/audience_jobs/`` (or ``jobs.root``),
+so a job outlives the replica that accepted it and any replica answers for it::
+
+    <job_id>/request.json     who asked, what was uploaded, the Ray submission id
+    <job_id>/status.json      queued | running (phase, users scored) | succeeded (result) | failed (error)
+    <job_id>/seeds.parquet    the uploaded lists (seed_list_id, user_id)
+    <job_id>/output/          the job's own run directory: audiences/ with a manifest, metrics
+    _idempotency/<sha256>     (key name, Idempotency-Key) -> job id: a retried POST gets the same job
+    _active/<key>/<job_id>    the key's queued and running jobs, for the per-key limit
+
+The job writes status.json as it goes; a reader also asks the Jobs API, so a job that died
+without a word (its node lost, stopped) is reported failed with a one-line reason. Results are
+read by an opaque cursor over the job's immutable output files. Routes: serve/jobs_routes.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import shlex
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.fs as pafs
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+from pydantic import Field, model_validator
+
+from reco import artifacts
+from reco.errors import DataError, RecoError
+from reco.expansion import job_status
+from reco.expansion.job_status import FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL
+from reco.expansion.seed_lists import SCHEMA as SEED_SCHEMA
+from reco.expansion.seed_lists import id_strings
+from reco.run_dir import RunDir
+from reco.schema import StrictModel
+from reco.storage import Location, is_uri, locate
+from serve.http_errors import NotFound
+
+log = logging.getLogger("serve.audience_jobs")
+
+Format = Literal["csv", "parquet", "jsonl"]
+JOB_ID = re.compile(r"^aj-[0-9a-f]{20}$")
+RESULT_COLUMNS = ["seed_list_id", "user_id", "score", "rank", "source"]
+CONTENT_TYPES: dict[str, Format] = {
+    "text/csv": "csv",
+    "application/csv": "csv",
+    "application/vnd.apache.parquet": "parquet",
+    "application/x-parquet": "parquet",
+    "application/parquet": "parquet",
+    "application/x-ndjson": "jsonl",
+    "application/ndjson": "jsonl",
+    "application/jsonl": "jsonl",
+    "application/x-jsonlines": "jsonl",
+    "application/jsonlines": "jsonl",
+}
+NOT_SUBMITTED_GRACE_S = 60  # a queued job the cluster does not know yet, this long after it was recorded
+SUBMIT_RETRY_S = 20.0  # how long a submission is tried again after failures
+
+
+def default_jobs_address() -> str:
+    """The Jobs API: RAY_API_SERVER_ADDRESS or RAY_ADDRESS when it is an http(s) URL, else the local dashboard."""
+    for name in ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS"):
+        value = os.environ.get(name, "")
+        if value.startswith(("http://", "https://")):
+            return value.rstrip("/")
+    return "http://127.0.0.1:8265"
+
+
+class AudienceJobSettings(StrictModel):
+    """How audience jobs run (the ``jobs`` section of the Serve settings): the Jobs API, the limits
+    a caller meets, and the expand job's command line."""
+
+    address: str = Field(
+        default_factory=default_jobs_address,
+        description="The cluster's dashboard URL, where the Jobs API answers (default: RAY_ADDRESS when it is "
+        "http(s)://..., else http://127.0.0.1:8265).",
+    )
+    root: str | None = Field(
+        None, description="Where jobs' state and results live (local path or URI); None: <run_dir>/audience_jobs."
+    )
+    max_upload_bytes: int = Field(512 * 2**20, ge=1_024, description="Larger uploads are cut off with 413.")
+    max_lists: int = Field(1_000, ge=1, description="Most seed lists one upload may hold.")
+    max_jobs_per_key: int = Field(2, ge=1, description="Queued and running jobs one API key may have (429 above).")
+    audience_size: int = Field(
+        1_000, ge=1, description="Users per list when the upload does not say (at least the app's min_audience_size)."
+    )
+    max_audience_size: int = Field(100_000, ge=1, description="Most users a job may return per list.")
+    default_page_size: int = Field(1_000, ge=1)
+    max_page_size: int = Field(10_000, ge=1)
+    config: str = Field(
+        "configs/local.yaml",
+        description="The expand job's --config: a path where the job runs (its working_dir, or absolute).",
+    )
+    overrides: list[str] = Field(default_factory=list, description="More --set key=value for every job.")
+    python: str = Field("python", description="The interpreter the job's entrypoint runs, on the cluster.")
+    working_dir: str | None = Field(None, description="The job's runtime_env working_dir; None: none is uploaded.")
+    env_vars: dict[str, str] = Field(default_factory=dict, description="The job's runtime_env env_vars.")
+    upload_stale_s: float = Field(
+        3_600, gt=0, description="An upload reserved this long ago and never finished no longer counts as a job."
+    )
+
+    @model_validator(mode="after")
+    def _pages(self) -> AudienceJobSettings:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("jobs.default_page_size must be at most jobs.max_page_size")
+        if self.audience_size > self.max_audience_size:
+            raise ValueError("jobs.audience_size must be at most jobs.max_audience_size")
+        return self
+
+
+# -- errors the routes turn into answers ----------------------------------------------------------
+
+
+class TooManyJobs(RecoError):
+    """The key already has its most queued and running jobs (429)."""
+
+
+class NotReady(RecoError):
+    """Results of a job that has not succeeded (409)."""
+
+
+class JobsApiError(RecoError):
+    """The Jobs API cannot be reached or refused a call (503)."""
+
+
+# -- the Jobs API -----------------------------------------------------------------------------------
+
+
+def ray_token() -> str | None:
+    """Ray's auth token, found where Ray looks: RAY_AUTH_TOKEN, the file RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token."""
+    if token := os.environ.get("RAY_AUTH_TOKEN", "").strip():
+        return token
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token").expanduser()
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class RayJob:
+    """What the Jobs API says of one submission."""
+
+    status: str  # PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED
+    message: str | None = None
+
+
+class JobsApi(Protocol):
+    """What the store needs of the cluster (a fake in the unit tests)."""
+
+    def submit(self, submission_id: str, entrypoint: str, runtime_env: dict, metadata: dict[str, str]) -> None: ...
+    def info(self, submission_id: str) -> RayJob | None: ...
+    def error_line(self, submission_id: str) -> str | None: ...
+
+
+_ENV_LOCK = threading.Lock()
+
+
+class RayJobsApi:
+    """The Jobs API through Ray's JobSubmissionClient, at an explicit address, with Ray's token.
+
+    The client is made on first use (it checks the cluster's version over HTTP) and again after a
+    failed call, so a restarted dashboard or a rotated token is picked up. The token goes only in
+    the Authorization header; it is never logged.
+    """
+
+    def __init__(self, address: str):
+        self.address = address.rstrip("/")
+        self._client = None
+        self._lock = threading.Lock()
+
+    def _get(self):
+        with self._lock:
+            if self._client is None:
+                from ray.job_submission import JobSubmissionClient
+
+                token = ray_token()
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                # JobSubmissionClient prefers RAY_API_SERVER_ADDRESS and RAY_ADDRESS to its argument.
+                with _ENV_LOCK, _without_env("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS"):
+                    self._client = JobSubmissionClient(self.address, headers=headers)
+            return self._client
+
+    def _call(self, what: str, fn):
+        try:
+            return fn(self._get())
+        except Exception as e:
+            with self._lock:
+                self._client = None
+            raise JobsApiError(f"the Jobs API at {self.address} failed to {what}: {_first_line(e)}") from None
+
+    def submit(self, submission_id: str, entrypoint: str, runtime_env: dict, metadata: dict[str, str]) -> None:
+        """Submit, trying again for up to ``SUBMIT_RETRY_S`` (a dashboard just started answers "No available
+        agent" for a while): safe, since the submission id is fixed and "already exists" means submitted."""
+        deadline, pause = time.monotonic() + SUBMIT_RETRY_S, 0.5
+        while True:
+            try:
+                self._call(
+                    "submit the job",
+                    lambda c: c.submit_job(
+                        entrypoint=entrypoint, submission_id=submission_id, runtime_env=runtime_env, metadata=metadata
+                    ),
+                )
+                return
+            except JobsApiError as e:
+                if "already exists" in str(e):  # an earlier try got through
+                    return
+                if time.monotonic() + pause > deadline:
+                    raise
+                log.warning("%s; trying again in %.1fs", e, pause)
+                time.sleep(pause)
+                pause = min(pause * 2, 4.0)
+
+    def info(self, submission_id: str) -> RayJob | None:
+        try:
+            details = self._call("read the job", lambda c: c.get_job_info(submission_id))
+        except JobsApiError as e:
+            if "404" in str(e) or "does not exist" in str(e):
+                return None
+            raise
+        return RayJob(str(getattr(details.status, "value", details.status)), details.message)
+
+    def error_line(self, submission_id: str) -> str | None:
+        logs = self._call("read the job's logs", lambda c: c.get_job_logs(submission_id))
+        return last_error_line(logs)
+
+
+@contextlib.contextmanager
+def _without_env(*names: str):
+    saved = {n: os.environ.pop(n) for n in names if n in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def last_error_line(logs: str) -> str | None:
+    """The job's own one-line error (``error: ...``, what every job prints last when it fails)."""
+    for line in reversed(logs.splitlines()):
+        if line.startswith("error: "):
+            return line[len("error: ") :].strip()
+    return None
+
+
+# -- uploads ----------------------------------------------------------------------------------------
+
+
+def upload_format(asked: str | None, content_type: str | None) -> Format:
+    """The upload's format: ``?format=`` if given, else its Content-Type; DataError if neither says."""
+    if asked:
+        return asked  # type: ignore[return-value]  # validated by the route
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind in CONTENT_TYPES:
+        return CONTENT_TYPES[kind]
+    raise DataError(
+        f"cannot tell the upload's format from Content-Type {kind or '(none)'!r}: send ?format=csv|parquet|jsonl, "
+        "or Content-Type text/csv, application/vnd.apache.parquet or application/x-ndjson"
+    )
+
+
+@dataclass(frozen=True)
+class UploadSummary:
+    rows: int
+    lists: list[str]  # in order of first appearance
+
+
+def _batches(src: Location, fmt: Format) -> Iterator[pa.RecordBatch]:
+    """The upload's record batches, never the whole file at once."""
+    if fmt == "parquet":
+        with src.open() as f:
+            pf = pq.ParquetFile(f)
+            _need_user_id(pf.schema_arrow.names)
+            cols = [c for c in SEED_SCHEMA.names if c in pf.schema_arrow.names]
+            yield from pf.iter_batches(batch_size=65_536, columns=cols)
+        return
+    with src.fs.open_input_stream(src.path) as f:
+        if fmt == "csv":
+            reader = pacsv.open_csv(
+                f,
+                read_options=pacsv.ReadOptions(block_size=1 << 20),
+                convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(SEED_SCHEMA.names, pa.string())),
+            )
+        else:
+            reader = pajson.open_json(f, read_options=pajson.ReadOptions(block_size=1 << 20))
+        _need_user_id(reader.schema.names)
+        yield from reader
+
+
+def _need_user_id(names: list[str]) -> None:
+    if "user_id" not in names:
+        raise DataError(f"the upload has no user_id column; it has {names[:8]}")
+
+
+def convert_upload(src: Location, dst: Location, fmt: Format, default_list_id: str, max_lists: int) -> UploadSummary:
+    """The uploaded file at ``src`` as ``seeds.parquet`` (seed_list_id, user_id strings) at ``dst``, batch by batch.
+
+    Checks what the job would refuse later, so a bad upload is a 400 now, one line: no user_id
+    column, no rows, a row without a seed_list_id, more than ``max_lists`` lists, a file that
+    does not parse. A file without seed_list_id is one list named ``default_list_id``.
+    """
+    rows, lists = 0, {}
+    try:
+        with dst.fs.open_output_stream(dst.path) as out, pq.ParquetWriter(out, SEED_SCHEMA) as writer:
+            for batch in _batches(src, fmt):
+                if batch.num_rows == 0:
+                    continue
+                users = id_strings(batch.column("user_id"), "upload", "user_id")
+                if "seed_list_id" in batch.schema.names:
+                    ids = id_strings(batch.column("seed_list_id"), "upload", "seed_list_id")
+                    if ids.null_count or "" in ids.unique().to_pylist():
+                        raise DataError(f"the upload has row(s) without a seed_list_id near row {rows + 1}")
+                else:
+                    ids = pa.array([default_list_id] * batch.num_rows, pa.string())
+                for name in ids.unique().to_pylist():
+                    lists.setdefault(name, None)
+                if len(lists) > max_lists:
+                    raise DataError(f"the upload holds more than {max_lists} seed lists (jobs.max_lists)")
+                writer.write_table(pa.table({"seed_list_id": ids, "user_id": users}, schema=SEED_SCHEMA))
+                rows += batch.num_rows
+    except RecoError:
+        _delete(dst)
+        raise
+    except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as e:
+        _delete(dst)
+        raise DataError(f"the upload is not a readable {fmt} file: {_first_line(e)}") from None
+    if rows == 0:
+        _delete(dst)
+        raise DataError("the upload holds no rows")
+    return UploadSummary(rows, list(lists))
+
+
+# -- result cursors ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in a job's results: the n-th file, the row in it, and which results it belongs to."""
+
+    file: int
+    row: int
+    version: str
+
+    def encode(self) -> str:
+        raw = json.dumps({"f": self.file, "r": self.row, "v": self.version}, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str, version: str) -> Cursor:
+        try:
+            raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            cur = cls(int(raw["f"]), int(raw["r"]), str(raw["v"]))
+        except (ValueError, KeyError, TypeError):
+            raise DataError("cursor: not a cursor this API returned") from None
+        if cur.version != version or cur.file < 0 or cur.row < 0:
+            raise DataError("cursor: it belongs to other results (pass next_cursor from this job's pages)")
+        return cur
+
+
+@dataclass(frozen=True)
+class ResultFiles:
+    """A succeeded job's audience files, checked once against their manifest: paths, row groups, version."""
+
+    fs: pafs.FileSystem
+    paths: list[str]
+    groups: list[list[int]]  # rows of each row group, per file
+    total: int
+    version: str
+
+
+# -- the store --------------------------------------------------------------------------------------
+
+
+def new_job_id() -> str:
+    return "aj-" + secrets.token_hex(10)
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+class AudienceJobs:
+    """Audience jobs of one run: their state in storage, their Ray jobs through ``api``.
+
+    Every method is blocking I/O (storage, the Jobs API): the routes call them in a worker thread.
+    Nothing is touched before the first call, so building the app costs nothing. ``min_seeds``:
+    the fewest known seeds a list needs (the app's privacy floor), passed to every job.
+    """
+
+    def __init__(self, settings: AudienceJobSettings, run_dir: str, api: JobsApi, min_seeds: int | None = None):
+        self.settings, self.api, self.min_seeds = settings, api, min_seeds
+        self.run_dir = run_dir if is_uri(run_dir) else os.path.abspath(run_dir)
+        root = settings.root or f"{self.run_dir.rstrip('/')}/audience_jobs"
+        self.root_uri = root if is_uri(root) else os.path.abspath(root)
+        self._root: Location | None = None
+        self._results: dict[str, ResultFiles] = {}
+        self._lock = threading.Lock()
+
+    # -- where things are ---------------------------------------------------------------------
+    @property
+    def root(self) -> Location:
+        if self._root is None:
+            self._root = locate(self.root_uri, "audience jobs root")
+        return self._root
+
+    def _loc(self, *parts: str) -> Location:
+        loc = self.root
+        for p in parts:
+            loc = loc.child(p)
+        return loc
+
+    def _uri(self, *parts: str) -> str:
+        """A place as the job on the cluster names it: a URI, or an absolute local path."""
+        return "/".join([self.root_uri.rstrip("/"), *parts])
+
+    def _active_dir(self, owner: str) -> Location:
+        return self._loc("_active", _digest(owner)[:32])
+
+    # -- creating ---------------------------------------------------------------------------
+    def replay(self, owner: str, key: str) -> dict | None:
+        """The job an earlier POST with this Idempotency-Key made, as its view; None if none did."""
+        rec = job_status.read_json(self._loc("_idempotency", _digest(owner, key) + ".json"))
+        return self.view(rec["job_id"], owner) if rec else None
+
+    def reserve(self, owner: str) -> str:
+        """A new job id for ``owner``, counted against the key's limit from now on; TooManyJobs over it."""
+        active = self.active(owner)
+        limit = self.settings.max_jobs_per_key
+        if len(active) >= limit:
+            raise TooManyJobs(
+                f"the key {owner!r} has {len(active)} audience job(s) queued or running, the limit is {limit}: "
+                "retry when one has finished"
+            )
+        job_id = new_job_id()
+        job_status.write_json(self._active_dir(owner).child(job_id), {"since": time.time()})
+        return job_id
+
+    def active(self, owner: str) -> list[str]:
+        """The owner's queued and running jobs (an upload in progress counts); finished ones are forgotten here."""
+        try:
+            markers = self._active_dir(owner).files()
+        except DataError:  # no folder yet
+            markers = []
+        out = []
+        for marker in markers:
+            job_id = marker.name
+            req = job_status.read_json(self._loc(job_id, "request.json"))
+            if req is None:  # still uploading, or abandoned by a replica that died mid-upload
+                since = (job_status.read_json(marker) or {}).get("since", 0)
+                if time.time() - since < self.settings.upload_stale_s:
+                    out.append(job_id)
+                else:
+                    _delete(marker)
+                continue
+            if self.refresh(job_id, req)["state"] in TERMINAL:
+                _delete(marker)
+            else:
+                out.append(job_id)
+        return out
+
+    def release(self, owner: str, job_id: str) -> None:
+        _delete(self._active_dir(owner).child(job_id))
+
+    def upload_target(self, job_id: str, fmt: Format) -> Location:
+        loc = self._loc(job_id, f"upload.{fmt}")
+        loc.fs.create_dir(self._loc(job_id).path, recursive=True)
+        return loc
+
+    def abandon(self, owner: str, job_id: str) -> None:
+        """Forget a job whose upload failed: its files and its place in the owner's count."""
+        with contextlib.suppress(OSError):
+            self.root.fs.delete_dir(self._loc(job_id).path)
+        self.release(owner, job_id)
+
+    def accept(
+        self,
+        owner: str,
+        job_id: str,
+        fmt: Format,
+        upload_bytes: int,
+        default_list_id: str,
+        audience_size: int,
+        idempotency_key: str | None,
+    ) -> dict:
+        """Convert the stored upload, record the job, submit it; its view (queued). DataError: a bad upload."""
+        upload = self._loc(job_id, f"upload.{fmt}")
+        summary = convert_upload(
+            upload, self._loc(job_id, "seeds.parquet"), fmt, default_list_id, self.settings.max_lists
+        )
+        _delete(upload)
+        submission_id = f"audience-{job_id}"
+        entrypoint = self.entrypoint(job_id, audience_size)
+        request = {
+            "job_id": job_id,
+            "owner": owner,
+            "created_at": job_status.now(),
+            "submission_id": submission_id,
+            "format": fmt,
+            "upload_bytes": upload_bytes,
+            "rows": summary.rows,
+            "lists": len(summary.lists),
+            "list_ids": summary.lists[:20],
+            "audience_size": audience_size,
+            "entrypoint": entrypoint,
+        }
+        status = self._loc(job_id, "status.json")
+        job_status.write_status(status, {"state": QUEUED})
+        job_status.write_json(self._loc(job_id, "request.json"), request)
+        runtime_env: dict[str, Any] = {}
+        if self.settings.env_vars:
+            runtime_env["env_vars"] = dict(self.settings.env_vars)
+        if self.settings.working_dir:
+            runtime_env["working_dir"] = self.settings.working_dir
+        try:
+            self.api.submit(submission_id, entrypoint, runtime_env, {"audience_job": job_id, "owner": owner})
+        except JobsApiError as e:
+            job_status.write_status(status, {"state": FAILED, "error": str(e)})
+            self.release(owner, job_id)
+            raise
+        log.info("audience job %s for %s: %d row(s), %d list(s), submitted", job_id, owner, summary.rows,
+                 len(summary.lists))  # fmt: skip
+        if idempotency_key is not None:
+            job_status.write_json(
+                self._loc("_idempotency", _digest(owner, idempotency_key) + ".json"), {"job_id": job_id}
+            )
+        return self.view(job_id, owner)
+
+    def entrypoint(self, job_id: str, audience_size: int) -> str:
+        """``python -m ray_jobs.expand --config ... --set ... --output ... --status ...`` for this job
+        (the job's own settings after the operator's overrides, so they win)."""
+        s = self.settings
+        sets = [
+            *s.overrides,
+            f"run_dir={self.run_dir}",
+            f"expansion.seed_lists={self._uri(job_id, 'seeds.parquet')}",
+            f"expansion.audience_size={audience_size}",
+        ]
+        if self.min_seeds is not None:
+            sets.append(f"expansion.min_seeds={self.min_seeds}")
+        args = [s.python, "-m", "ray_jobs.expand", "--config", s.config]
+        for kv in sets:
+            args += ["--set", kv]
+        args += ["--output", self._uri(job_id, "output"), "--status", self._uri(job_id, "status.json")]
+        return " ".join(shlex.quote(a) for a in args)
+
+    # -- reading ------------------------------------------------------------------------------
+    def request(self, job_id: str, owner: str, admin: bool = False) -> dict:
+        """The job's request record, if ``owner`` may see it (its creator, or an admin); else NotFound."""
+        req = job_status.read_json(self._loc(job_id, "request.json")) if JOB_ID.match(job_id) else None
+        if req is None or (req.get("owner") != owner and not admin):
+            raise NotFound(f"no audience job {job_id}")
+        return req
+
+    def refresh(self, job_id: str, req: dict) -> dict:
+        """The job's status, from its status.json and the Jobs API; a newly ended job is recorded so."""
+        status_loc = self._loc(job_id, "status.json")
+        st = job_status.read_status(status_loc) or {"state": QUEUED}
+        if st["state"] in TERMINAL:
+            return st
+        try:
+            ray_job = self.api.info(req["submission_id"])
+        except JobsApiError as e:
+            log.warning("audience job %s: %s", job_id, e)
+            return st  # as last recorded; the next read asks again
+        # read again after asking Ray: a job that ended wrote its last status before it exited
+        st = job_status.read_status(status_loc) or st
+        if st["state"] in TERMINAL:
+            ended = st
+        elif ray_job is None:
+            age = time.time() - _epoch(req.get("created_at"))
+            if age < NOT_SUBMITTED_GRACE_S:
+                return st
+            ended = {"state": FAILED, "error": f"the cluster does not know Ray job {req['submission_id']} (restarted?)"}
+        elif ray_job.status == "PENDING":
+            return st
+        elif ray_job.status == "RUNNING":
+            return st if st["state"] == RUNNING else {**st, "state": RUNNING, "phase": "starting"}
+        elif ray_job.status == "SUCCEEDED":
+            ended = {**st, "state": FAILED, "error": "the job ended without recording its result"}
+        else:  # FAILED, STOPPED
+            error = None
+            with contextlib.suppress(JobsApiError):
+                error = self.api.error_line(req["submission_id"])
+            error = error or _first_line(ray_job.message or f"the Ray job ended {ray_job.status}")
+            ended = {**st, "state": FAILED, "error": error}
+        if ended is not st:
+            job_status.write_status(status_loc, ended)
+        return ended
+
+    def view(self, job_id: str, owner: str, admin: bool = False) -> dict:
+        """What GET /v1/audience-jobs/{id} answers."""
+        req = self.request(job_id, owner, admin)
+        st = self.refresh(job_id, req)
+        out: dict[str, Any] = {
+            "job_id": job_id,
+            "state": st["state"],
+            "created_at": req["created_at"],
+            "updated_at": st.get("updated_at"),
+            "upload": {k: req[k] for k in ("format", "upload_bytes", "rows", "lists", "list_ids")},
+            "audience_size": req.get("audience_size"),
+            "progress": None,
+            "result": None,
+            "error": None,
+        }
+        if st["state"] == RUNNING:
+            out["progress"] = {
+                "phase": st.get("phase"),
+                "fraction": st.get("progress"),
+                "users_scored": st.get("users_scored"),
+                "users_total": st.get("users_total"),
+            }
+        elif st["state"] == SUCCEEDED:
+            out["result"] = st.get("result")
+        elif st["state"] == FAILED:
+            # the job names its input by path: the client knows it as its upload
+            error = str(st.get("error") or "failed").splitlines()[0]
+            out["error"] = error.replace(self._uri(job_id, "seeds.parquet"), "the uploaded seed list")
+        return out
+
+    def results(self, job_id: str, owner: str, admin: bool = False) -> ResultFiles:
+        """A succeeded job's audience files (verified against the output's manifest once per replica)."""
+        with self._lock:
+            cached = self._results.get(job_id)
+        if cached is not None:
+            self.request(job_id, owner, admin)  # the caller may still not see it
+            return cached
+        v = self.view(job_id, owner, admin)
+        if v["state"] != SUCCEEDED:
+            why = f": {v['error']}" if v["error"] else ""
+            raise NotReady(f"audience job {job_id} is {v['state']}{why}; its results are read once it has succeeded")
+        out = RunDir(self._uri(job_id, "output"))
+        entry = out.artifact(artifacts.AUDIENCES)  # every file's size and sha256
+        paths = out.files(artifacts.AUDIENCES)
+        groups = []
+        for path in paths:
+            meta = pq.ParquetFile(out.fs.open_input_file(path)).metadata
+            groups.append([meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
+        version = _digest(*(f["sha256"] for _, f in sorted(entry["files"].items())))[:16]
+        files = ResultFiles(out.fs, paths, groups, sum(map(sum, groups)), version)
+        with self._lock:
+            if len(self._results) >= 64:
+                self._results.pop(next(iter(self._results)))
+            self._results[job_id] = files
+        return files
+
+    def page(self, job_id: str, owner: str, cursor: str | None, limit: int, admin: bool = False) -> dict:
+        """``limit`` result rows from ``cursor`` (None: the first), and the cursor of the next page (None: no more)."""
+        files = self.results(job_id, owner, admin)
+        cur = Cursor.decode(cursor, files.version) if cursor else Cursor(0, 0, files.version)
+        n_files = len(files.paths)
+        parts, f, row, want = [], cur.file, cur.row, limit
+        while f < n_files and want > 0:
+            for table in _read_from(files, f, row, want):
+                parts.append(table)
+                want -= table.num_rows
+                row += table.num_rows
+            if row >= sum(files.groups[f]):
+                f, row = f + 1, 0
+        while f < n_files and row >= sum(files.groups[f]):  # the end of a file is the start of the next
+            f, row = f + 1, 0
+        return {
+            "job_id": job_id,
+            "total": files.total,
+            "rows": pa.concat_tables(parts).to_pylist() if parts else [],
+            "next_cursor": Cursor(f, row, files.version).encode() if f < n_files else None,
+        }
+
+    def download(
+        self, job_id: str, owner: str, fmt: Literal["parquet", "csv"], admin: bool = False
+    ) -> tuple[int, Iterator[bytes]]:
+        """(rows, every result row as one Parquet or CSV file, produced a row group at a time)."""
+        files = self.results(job_id, owner, admin)
+        return files.total, _stream(files, fmt)
+
+
+def _read_from(files: ResultFiles, f: int, row: int, limit: int) -> Iterator[pa.Table]:
+    """Up to ``limit`` rows of file ``f`` from ``row``, a row group at a time."""
+    pf = pq.ParquetFile(files.fs.open_input_file(files.paths[f]))
+    start = 0
+    for g, n in enumerate(files.groups[f]):
+        if limit <= 0:
+            return
+        if row >= start + n:
+            start += n
+            continue
+        table = pf.read_row_group(g, columns=RESULT_COLUMNS).slice(row - start, limit)
+        yield table
+        limit -= table.num_rows
+        row += table.num_rows
+        start += n
+
+
+def _stream(files: ResultFiles, fmt: Literal["parquet", "csv"]) -> Iterator[bytes]:
+    sink = _Chunks()
+    writer = None
+    for path in files.paths:
+        pf = pq.ParquetFile(files.fs.open_input_file(path))
+        for g in range(pf.num_row_groups):
+            for batch in pf.read_row_group(g, columns=RESULT_COLUMNS).to_batches(max_chunksize=65_536):
+                if writer is None:
+                    writer = (
+                        pq.ParquetWriter(sink, batch.schema)
+                        if fmt == "parquet"
+                        else pacsv.CSVWriter(sink, batch.schema)
+                    )
+                writer.write_batch(batch)
+                if chunk := sink.take():
+                    yield chunk
+    if writer is None:  # no rows at all: still a file with the columns
+        writer = _writer(sink, pa.schema([(c, pa.string()) for c in RESULT_COLUMNS]), fmt)
+    writer.close()
+    if chunk := sink.take():
+        yield chunk
+
+
+def _writer(sink: _Chunks, schema: pa.Schema, fmt: Literal["parquet", "csv"]):
+    return pq.ParquetWriter(sink, schema) if fmt == "parquet" else pacsv.CSVWriter(sink, schema)
+
+
+class _Chunks:
+    """A write-only file the Parquet and CSV writers fill and the download drains after each batch."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.pos = 0
+        self.closed = False
+
+    def write(self, data) -> int:
+        self.parts.append(bytes(data))
+        self.pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.pos
+
+    def flush(self) -> None:
+        pass
+
+    def writable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self) -> bytes:
+        out, self.parts = b"".join(self.parts), []
+        return out
+
+
+def _delete(loc: Location) -> None:
+    with contextlib.suppress(OSError):
+        loc.fs.delete_file(loc.path)
+
+
+def _epoch(iso: str | None) -> float:
+    try:
+        return dt.datetime.fromisoformat(iso).timestamp() if iso else 0.0
+    except ValueError:
+        return 0.0
+
+
+def _first_line(e: BaseException | str) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[0] if lines else (type(e).__name__ if isinstance(e, BaseException) else "")
