@@ -13,6 +13,8 @@
 - ``run_dir``: a pipeline run's interactions with label = weight >= threshold; its train split
   trains, its validation split is halved by user into validation and test, so the ranker also
   trains on the synthetic default run.
+- ``tabular``: the user's own log, its files and columns declared in ``ranking.tabular``
+  (reco.rank.tabular reads and splits it).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from reco import artifacts
 from reco.errors import ConfigError, DataError
 from reco.rank.config import RankingConfig
 from reco.rank.features import FeatureSpec, FieldSpec, stable_hash
+from reco.rank.tabular import random_split, tabular_view
 from reco.run_dir import RunDir
 from reco.storage import Location, locate
 
@@ -138,15 +141,6 @@ ML_CTR_SPEC = FeatureSpec(
 ID_SPEC = FeatureSpec(
     (FieldSpec("user_id", "cat", "user"), FieldSpec("item_id", "cat", "item")), user_key="user_id", item_key="item_id"
 )
-
-
-def random_split(
-    df: pd.DataFrame, val_share: float, test_share: float, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    u = np.random.default_rng(seed).random(len(df))
-    test = u < test_share
-    val = (u >= test_share) & (u < test_share + val_share)
-    return df[~val & ~test].reset_index(drop=True), df[val].reset_index(drop=True), df[test].reset_index(drop=True)
 
 
 def movielens_ctr(folder: str, cfg: RankingConfig) -> RankingData:
@@ -293,6 +287,9 @@ def load_ranking_data(cfg: RankingConfig, run: RunDir | None = None) -> RankingD
         if run is None:
             raise ConfigError("ranking.source=run_dir needs a run directory")
         data = run_dir_view(run, cfg)
+    elif cfg.source == "tabular":
+        v = tabular_view(cfg)
+        data = RankingData(v.name, v.spec, v.labels, v.train, v.validation, v.test, "ctr", v.users, v.items)
     elif not locate(folder).is_dir():
         raise DataError(f"input not found: {folder} (ranking.path for source {cfg.source})")
     else:
@@ -310,7 +307,6 @@ def load_ranking_data(cfg: RankingConfig, run: RunDir | None = None) -> RankingD
             raise DataError(f"{data.name}: the {name} split is empty")
     y = data.train[data.labels].to_numpy()
     if data.protocol == "ctr" and ((y.sum(axis=0) == 0).any() or (y.sum(axis=0) == len(y)).any()):
-        raise DataError(
-            f"{data.name}: a label has one class in the training split (ranking.label_threshold={cfg.label_threshold}?)"
-        )
+        hint = "" if cfg.source == "tabular" else f" (ranking.label_threshold={cfg.label_threshold}?)"
+        raise DataError(f"{data.name}: a label has one class in the training split{hint}")
     return data

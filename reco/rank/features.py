@@ -1,13 +1,14 @@
 """Raw columns -> model inputs, fitted on training rows only.
 
 A :class:`FeatureSpec` names the fields of a data set: categorical (one id), multi-valued
-categorical ("Action|Comedy", pooled by the model) and dense (numeric), each on the user, item
-or context side. :meth:`FeaturePipeline.fit` learns, from the training frame alone,
-vocabularies with an out-of-vocabulary bucket (id 0), which fields are hashed instead (more
-distinct values than ``hash_threshold``) and the mean / std that standardise dense fields, so
-nothing about validation or test rows leaks into the inputs. :meth:`FeaturePipeline.rows`
-turns any frame into :class:`Rows` (int64 ids, float32 dense values, labels, groups), the one
-format the training loop, the evaluation and the artifact share.
+categorical ("Action|Comedy", pooled by the model) and dense (numeric, optionally through a
+signed ``log1p`` first), each on the user, item or context side. :meth:`FeaturePipeline.fit`
+learns, from the training frame alone, vocabularies with an out-of-vocabulary bucket (id 0),
+which fields are hashed instead (more distinct values than ``hash_threshold``) and the mean /
+std that standardise dense fields, so nothing about validation or test rows leaks into the
+inputs. :meth:`FeaturePipeline.rows` turns any frame into :class:`Rows` (int64 ids, float32
+dense values, labels, groups), the one format the training loop, the evaluation and the
+artifact share.
 """
 
 from __future__ import annotations
@@ -25,14 +26,19 @@ from reco.rank.config import RankFeatureConfig
 
 FieldKind = Literal["cat", "multi", "dense"]
 Side = Literal["user", "item", "context"]
+Transform = Literal["none", "log1p"]
 MULTI_SEPARATOR = "|"
 
 
 @dataclass(frozen=True)
 class FieldSpec:
+    """One raw column: its kind, side, and how its raw value is read (kept with the artifact for serving)."""
+
     name: str
     kind: FieldKind
     side: Side = "context"
+    transform: Transform = "none"  # dense: log1p is sign(x) * log(1 + |x|), applied before standardising
+    separator: str = MULTI_SEPARATOR  # multi: what separates a cell's tokens
 
 
 @dataclass(frozen=True)
@@ -153,10 +159,16 @@ def _as_strings(s: pd.Series) -> pd.Series:
     return s.astype(object).where(s.notna(), "").astype(str)
 
 
-def _tokens(s: pd.Series) -> pd.Series:
+def _tokens(s: pd.Series, separator: str = MULTI_SEPARATOR) -> pd.Series:
     """Multi-valued cells -> one row per token, indexed by the cell's row position."""
-    split = _as_strings(s.reset_index(drop=True)).str.split(MULTI_SEPARATOR).explode()
+    split = _as_strings(s.reset_index(drop=True)).str.split(separator, regex=False).explode()
     return split[split != ""]
+
+
+def _dense_values(fs: FieldSpec, col: pd.Series) -> np.ndarray:
+    """A dense column as float64 (unparseable or missing -> NaN), transformed as the field says."""
+    x = pd.to_numeric(col, errors="coerce").to_numpy(np.float64, na_value=np.nan)
+    return np.sign(x) * np.log1p(np.abs(x)) if fs.transform == "log1p" else x
 
 
 class FeaturePipeline:
@@ -179,14 +191,12 @@ class FeaturePipeline:
                 raise DataError(f"feature column {fs.name!r} is missing from the training data")
             col = train[fs.name]
             if fs.kind == "dense":
-                x = pd.to_numeric(col, errors="coerce").astype(np.float64)
-                mean, std = (
-                    float(np.nanmean(x)) if x.notna().any() else 0.0,
-                    float(np.nanstd(x)) if x.notna().any() else 1.0,
-                )
+                x = _dense_values(fs, col)
+                seen = bool((~np.isnan(x)).any())
+                mean, std = (float(np.nanmean(x)) if seen else 0.0, float(np.nanstd(x)) if seen else 1.0)
                 fitted.append(FittedField(fs, mean=mean, std=std if std > 1e-12 else 1.0))
                 continue
-            values = _tokens(col) if fs.kind == "multi" else _as_strings(col)
+            values = _tokens(col, fs.separator) if fs.kind == "multi" else _as_strings(col)
             counts = values.value_counts()
             kept = counts[counts >= cfg.min_count]
             slots = cfg.multi_max_len if fs.kind == "multi" else 1
@@ -236,7 +246,7 @@ class FeaturePipeline:
     # -- transform -------------------------------------------------------------------------
     def _encode_ids(self, f: FittedField, col: pd.Series) -> np.ndarray:
         if f.spec.kind == "multi":
-            tok = _tokens(col)
+            tok = _tokens(col, f.spec.separator)
             ids = self._index[f.spec.name].get_indexer(tok.to_numpy()) + 1 if f.vocab else np.zeros(len(tok), np.int64)
             pos = tok.groupby(level=0).cumcount().to_numpy()
             out = np.zeros((len(col), f.slots), np.int64)
@@ -269,7 +279,7 @@ class FeaturePipeline:
         for j, f in enumerate(self.dense_fields):
             if side is not None and f.spec.side != side:
                 continue
-            x = (pd.to_numeric(frame[f.spec.name], errors="coerce").to_numpy(np.float64) - f.mean) / f.std
+            x = (_dense_values(f.spec, frame[f.spec.name]) - f.mean) / f.std
             dense[:, j] = np.nan_to_num(x, nan=0.0)
         return cat, dense
 
@@ -292,7 +302,7 @@ class FeaturePipeline:
     def to_dict(self) -> dict[str, Any]:
         return {
             "spec": {
-                "fields": [[f.name, f.kind, f.side] for f in self.spec.fields],
+                "fields": [[f.name, f.kind, f.side, f.transform, f.separator] for f in self.spec.fields],
                 "user_key": self.spec.user_key,
                 "item_key": self.spec.item_key,
                 "group_key": self.spec.group_key,
