@@ -51,11 +51,10 @@ from reco.policy.ope.logs_evaluation import (
     LogsEvaluation,
     assemble_logs_result,
     logging_value,
-    logs_estimates_png,
     refit_bootstrap,
 )
 from reco.policy.ope.obd_target import OBDEvaluation, assemble_result, on_policy_truth, time_edges, weight_diagnostics
-from reco.policy.ope.plots import obd_estimates_png, synthetic_png
+from reco.policy.ope.plots import logs_estimates_png, obd_estimates_png, synthetic_png
 from reco.policy.ope.replicates import SyntheticSetup, replicate_seeds, run_replicates, summarize, synthetic_setup
 from reco.policy.ope.reward_model import assemble_folds, fit_predict_fold, fold_ids
 from reco.policy.ope.target_policies import bandit_action_dist, bandit_method, feature_dim, fit_bandit, time_split

@@ -58,3 +58,9 @@ def find_reco_error(exc: BaseException) -> RecoError | None:
                 name, RecoError
             )(msg.strip())
     return None
+
+
+def first_line(e: BaseException | str) -> str:
+    """The first non-blank line of an error's text (its type's name if it has none), for one-line errors."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[0] if lines else (type(e).__name__ if isinstance(e, BaseException) else "")

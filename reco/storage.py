@@ -10,6 +10,7 @@ never from the URI, so a config holds no secret.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import posixpath
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from reco.errors import DataError
+from reco.errors import DataError, first_line
 
 
 def is_uri(text: str) -> bool:
@@ -42,7 +43,7 @@ class Location:
         try:
             return self.fs.get_file_info(self.path)
         except OSError as e:
-            raise DataError(f"cannot reach {self.uri}: {_first_line(e)}") from None
+            raise DataError(f"cannot reach {self.uri}: {first_line(e)}") from None
 
     def exists(self) -> bool:
         return self.info().type != pafs.FileType.NotFound
@@ -52,6 +53,11 @@ class Location:
 
     def is_file(self) -> bool:
         return self.info().type == pafs.FileType.File
+
+    def remove(self) -> None:
+        """Delete this file if it is there (cleaning up: a file already gone is no error)."""
+        with contextlib.suppress(OSError):
+            self.fs.delete_file(self.path)
 
     @property
     def name(self) -> str:
@@ -71,7 +77,7 @@ class Location:
         try:
             infos = self.fs.get_file_info(pafs.FileSelector(self.path, recursive=True))
         except OSError as e:
-            raise DataError(f"cannot list {self.uri}: {_first_line(e)}") from None
+            raise DataError(f"cannot list {self.uri}: {first_line(e)}") from None
         root = self.path.rstrip("/")
         out = []
         for fi in sorted(infos, key=lambda i: i.path):
@@ -103,7 +109,7 @@ class Location:
         try:
             return self.fs.open_input_file(self.path)
         except OSError as e:
-            raise DataError(f"cannot open {self.uri}: {_first_line(e)}") from None
+            raise DataError(f"cannot open {self.uri}: {first_line(e)}") from None
 
     def read_bytes(self) -> bytes:
         with self.open() as f:
@@ -132,7 +138,7 @@ def locate(uri: str, what: str = "input") -> Location:
     try:
         fs, path = pafs.FileSystem.from_uri(uri)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, ValueError) as e:
-        raise DataError(f"cannot open {what} {uri}: {_first_line(e)}") from None
+        raise DataError(f"cannot open {what} {uri}: {first_line(e)}") from None
     return Location(fs, path, uri)
 
 
@@ -141,8 +147,3 @@ def resolve_local(path: str, base: str | os.PathLike) -> str:
     if is_uri(path) or os.path.isabs(os.path.expanduser(path)):
         return os.path.expanduser(path)
     return os.path.normpath(os.path.join(os.fspath(base), path))
-
-
-def _first_line(e: BaseException) -> str:
-    lines = [ln for ln in str(e).splitlines() if ln.strip()]
-    return lines[0].strip() if lines else type(e).__name__

@@ -34,46 +34,30 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
-import pyarrow.json as pajson
 import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
 from reco import artifacts
-from reco.errors import DataError, RecoError
+from reco.errors import DataError, RecoError, first_line
 from reco.expansion import job_status
 from reco.expansion.job_status import FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL
-from reco.expansion.seed_lists import SCHEMA as SEED_SCHEMA
-from reco.expansion.seed_lists import id_strings
 from reco.run_dir import RunDir
 from reco.schema import StrictModel
 from reco.storage import Location, is_uri, locate
 from serve.http_errors import NotFound
+from serve.jobs_api import JobsApi, JobsApiError
+from serve.seed_uploads import Format, convert_upload
 
 log = logging.getLogger("serve.audience_jobs")
 
-Format = Literal["csv", "parquet", "jsonl"]
 JOB_ID = re.compile(r"^aj-[0-9a-f]{20}$")
 RESULT_COLUMNS = ["seed_list_id", "user_id", "score", "rank", "source"]
-CONTENT_TYPES: dict[str, Format] = {
-    "text/csv": "csv",
-    "application/csv": "csv",
-    "application/vnd.apache.parquet": "parquet",
-    "application/x-parquet": "parquet",
-    "application/parquet": "parquet",
-    "application/x-ndjson": "jsonl",
-    "application/ndjson": "jsonl",
-    "application/jsonl": "jsonl",
-    "application/x-jsonlines": "jsonl",
-    "application/jsonlines": "jsonl",
-}
 NOT_SUBMITTED_GRACE_S = 60  # a queued job the cluster does not know yet, this long after it was recorded
-SUBMIT_RETRY_S = 20.0  # how long a submission is tried again after failures
 
 
 def default_jobs_address() -> str:
@@ -136,216 +120,6 @@ class TooManyJobs(RecoError):
 
 class NotReady(RecoError):
     """Results of a job that has not succeeded (409)."""
-
-
-class JobsApiError(RecoError):
-    """The Jobs API cannot be reached or refused a call (503)."""
-
-
-# -- the Jobs API -----------------------------------------------------------------------------------
-
-
-def ray_token() -> str | None:
-    """Ray's auth token, found where Ray looks: RAY_AUTH_TOKEN, the file RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token."""
-    if token := os.environ.get("RAY_AUTH_TOKEN", "").strip():
-        return token
-    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token").expanduser()
-    try:
-        return path.read_text().strip() or None
-    except OSError:
-        return None
-
-
-@dataclass(frozen=True)
-class RayJob:
-    """What the Jobs API says of one submission."""
-
-    status: str  # PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED
-    message: str | None = None
-
-
-class JobsApi(Protocol):
-    """What the store needs of the cluster (a fake in the unit tests)."""
-
-    def submit(self, submission_id: str, entrypoint: str, runtime_env: dict, metadata: dict[str, str]) -> None: ...
-    def info(self, submission_id: str) -> RayJob | None: ...
-    def error_line(self, submission_id: str) -> str | None: ...
-
-
-_ENV_LOCK = threading.Lock()
-
-
-class RayJobsApi:
-    """The Jobs API through Ray's JobSubmissionClient, at an explicit address, with Ray's token.
-
-    The client is made on first use (it checks the cluster's version over HTTP) and again after a
-    failed call, so a restarted dashboard or a rotated token is picked up. The token goes only in
-    the Authorization header; it is never logged.
-    """
-
-    def __init__(self, address: str):
-        self.address = address.rstrip("/")
-        self._client = None
-        self._lock = threading.Lock()
-
-    def _get(self):
-        with self._lock:
-            if self._client is None:
-                from ray.job_submission import JobSubmissionClient
-
-                token = ray_token()
-                headers = {"Authorization": f"Bearer {token}"} if token else {}
-                # JobSubmissionClient prefers RAY_API_SERVER_ADDRESS and RAY_ADDRESS to its argument.
-                with _ENV_LOCK, _without_env("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS"):
-                    self._client = JobSubmissionClient(self.address, headers=headers)
-            return self._client
-
-    def _call(self, what: str, fn):
-        try:
-            return fn(self._get())
-        except Exception as e:
-            with self._lock:
-                self._client = None
-            raise JobsApiError(f"the Jobs API at {self.address} failed to {what}: {_first_line(e)}") from None
-
-    def submit(self, submission_id: str, entrypoint: str, runtime_env: dict, metadata: dict[str, str]) -> None:
-        """Submit, trying again for up to ``SUBMIT_RETRY_S`` (a dashboard just started answers "No available
-        agent" for a while): safe, since the submission id is fixed and "already exists" means submitted."""
-        deadline, pause = time.monotonic() + SUBMIT_RETRY_S, 0.5
-        while True:
-            try:
-                self._call(
-                    "submit the job",
-                    lambda c: c.submit_job(
-                        entrypoint=entrypoint, submission_id=submission_id, runtime_env=runtime_env, metadata=metadata
-                    ),
-                )
-                return
-            except JobsApiError as e:
-                if "already exists" in str(e):  # an earlier try got through
-                    return
-                if time.monotonic() + pause > deadline:
-                    raise
-                log.warning("%s; trying again in %.1fs", e, pause)
-                time.sleep(pause)
-                pause = min(pause * 2, 4.0)
-
-    def info(self, submission_id: str) -> RayJob | None:
-        try:
-            details = self._call("read the job", lambda c: c.get_job_info(submission_id))
-        except JobsApiError as e:
-            if "404" in str(e) or "does not exist" in str(e):
-                return None
-            raise
-        return RayJob(str(getattr(details.status, "value", details.status)), details.message)
-
-    def error_line(self, submission_id: str) -> str | None:
-        logs = self._call("read the job's logs", lambda c: c.get_job_logs(submission_id))
-        return last_error_line(logs)
-
-
-@contextlib.contextmanager
-def _without_env(*names: str):
-    saved = {n: os.environ.pop(n) for n in names if n in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
-
-
-def last_error_line(logs: str) -> str | None:
-    """The job's own one-line error (``error: ...``, what every job prints last when it fails)."""
-    for line in reversed(logs.splitlines()):
-        if line.startswith("error: "):
-            return line[len("error: ") :].strip()
-    return None
-
-
-# -- uploads ----------------------------------------------------------------------------------------
-
-
-def upload_format(asked: str | None, content_type: str | None) -> Format:
-    """The upload's format: ``?format=`` if given, else its Content-Type; DataError if neither says."""
-    if asked:
-        return asked  # type: ignore[return-value]  # validated by the route
-    kind = (content_type or "").split(";")[0].strip().lower()
-    if kind in CONTENT_TYPES:
-        return CONTENT_TYPES[kind]
-    raise DataError(
-        f"cannot tell the upload's format from Content-Type {kind or '(none)'!r}: send ?format=csv|parquet|jsonl, "
-        "or Content-Type text/csv, application/vnd.apache.parquet or application/x-ndjson"
-    )
-
-
-@dataclass(frozen=True)
-class UploadSummary:
-    rows: int
-    lists: list[str]  # in order of first appearance
-
-
-def _batches(src: Location, fmt: Format) -> Iterator[pa.RecordBatch]:
-    """The upload's record batches, never the whole file at once."""
-    if fmt == "parquet":
-        with src.open() as f:
-            pf = pq.ParquetFile(f)
-            _need_user_id(pf.schema_arrow.names)
-            cols = [c for c in SEED_SCHEMA.names if c in pf.schema_arrow.names]
-            yield from pf.iter_batches(batch_size=65_536, columns=cols)
-        return
-    with src.fs.open_input_stream(src.path) as f:
-        if fmt == "csv":
-            reader = pacsv.open_csv(
-                f,
-                read_options=pacsv.ReadOptions(block_size=1 << 20),
-                convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(SEED_SCHEMA.names, pa.string())),
-            )
-        else:
-            reader = pajson.open_json(f, read_options=pajson.ReadOptions(block_size=1 << 20))
-        _need_user_id(reader.schema.names)
-        yield from reader
-
-
-def _need_user_id(names: list[str]) -> None:
-    if "user_id" not in names:
-        raise DataError(f"the upload has no user_id column; it has {names[:8]}")
-
-
-def convert_upload(src: Location, dst: Location, fmt: Format, default_list_id: str, max_lists: int) -> UploadSummary:
-    """The uploaded file at ``src`` as ``seeds.parquet`` (seed_list_id, user_id strings) at ``dst``, batch by batch.
-
-    Checks what the job would refuse later, so a bad upload is a 400 now, one line: no user_id
-    column, no rows, a row without a seed_list_id, more than ``max_lists`` lists, a file that
-    does not parse. A file without seed_list_id is one list named ``default_list_id``.
-    """
-    rows, lists = 0, {}
-    try:
-        with dst.fs.open_output_stream(dst.path) as out, pq.ParquetWriter(out, SEED_SCHEMA) as writer:
-            for batch in _batches(src, fmt):
-                if batch.num_rows == 0:
-                    continue
-                users = id_strings(batch.column("user_id"), "upload", "user_id")
-                if "seed_list_id" in batch.schema.names:
-                    ids = id_strings(batch.column("seed_list_id"), "upload", "seed_list_id")
-                    if ids.null_count or "" in ids.unique().to_pylist():
-                        raise DataError(f"the upload has row(s) without a seed_list_id near row {rows + 1}")
-                else:
-                    ids = pa.array([default_list_id] * batch.num_rows, pa.string())
-                for name in ids.unique().to_pylist():
-                    lists.setdefault(name, None)
-                if len(lists) > max_lists:
-                    raise DataError(f"the upload holds more than {max_lists} seed lists (jobs.max_lists)")
-                writer.write_table(pa.table({"seed_list_id": ids, "user_id": users}, schema=SEED_SCHEMA))
-                rows += batch.num_rows
-    except RecoError:
-        _delete(dst)
-        raise
-    except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as e:
-        _delete(dst)
-        raise DataError(f"the upload is not a readable {fmt} file: {_first_line(e)}") from None
-    if rows == 0:
-        _delete(dst)
-        raise DataError("the upload holds no rows")
-    return UploadSummary(rows, list(lists))
 
 
 # -- result cursors ---------------------------------------------------------------------------------
@@ -468,16 +242,16 @@ class AudienceJobs:
                 if time.time() - since < self.settings.upload_stale_s:
                     out.append(job_id)
                 else:
-                    _delete(marker)
+                    marker.remove()
                 continue
             if self.refresh(job_id, req)["state"] in TERMINAL:
-                _delete(marker)
+                marker.remove()
             else:
                 out.append(job_id)
         return out
 
     def release(self, owner: str, job_id: str) -> None:
-        _delete(self._active_dir(owner).child(job_id))
+        self._active_dir(owner).child(job_id).remove()
 
     def upload_target(self, job_id: str, fmt: Format) -> Location:
         loc = self._loc(job_id, f"upload.{fmt}")
@@ -505,7 +279,7 @@ class AudienceJobs:
         summary = convert_upload(
             upload, self._loc(job_id, "seeds.parquet"), fmt, default_list_id, self.settings.max_lists
         )
-        _delete(upload)
+        upload.remove()
         submission_id = f"audience-{job_id}"
         entrypoint = self.entrypoint(job_id, audience_size)
         request = {
@@ -599,7 +373,7 @@ class AudienceJobs:
             error = None
             with contextlib.suppress(JobsApiError):
                 error = self.api.error_line(req["submission_id"])
-            error = error or _first_line(ray_job.message or f"the Ray job ended {ray_job.status}")
+            error = error or first_line(ray_job.message or f"the Ray job ended {ray_job.status}")
             ended = {**st, "state": FAILED, "error": error}
         if ended is not st:
             job_status.write_status(status_loc, ended)
@@ -765,18 +539,8 @@ class _Chunks:
         return out
 
 
-def _delete(loc: Location) -> None:
-    with contextlib.suppress(OSError):
-        loc.fs.delete_file(loc.path)
-
-
 def _epoch(iso: str | None) -> float:
     try:
         return dt.datetime.fromisoformat(iso).timestamp() if iso else 0.0
     except ValueError:
         return 0.0
-
-
-def _first_line(e: BaseException | str) -> str:
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    return lines[0] if lines else (type(e).__name__ if isinstance(e, BaseException) else "")

@@ -26,18 +26,11 @@ from pydantic_core import to_json
 from starlette.concurrency import iterate_in_threadpool
 
 from reco.errors import DataError
-from serve.audience_jobs import (
-    AudienceJobs,
-    Format,
-    JobsApi,
-    JobsApiError,
-    NotReady,
-    RayJobsApi,
-    TooManyJobs,
-    upload_format,
-)
+from serve.audience_jobs import AudienceJobs, NotReady, TooManyJobs
 from serve.auth import Caller, require
 from serve.http_errors import OutOfRange, TooLarge, request_id_of, responses
+from serve.jobs_api import JobsApi, JobsApiError, RayJobsApi
+from serve.seed_uploads import Format, upload_format
 from serve.settings import ServeSettings
 
 log = logging.getLogger("serve.audience_jobs")

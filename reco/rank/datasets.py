@@ -19,9 +19,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
 import pandas as pd
 
@@ -29,6 +26,7 @@ from reco import artifacts
 from reco.errors import ConfigError, DataError
 from reco.rank.config import RankingConfig
 from reco.rank.features import FeatureSpec, FieldSpec, stable_hash
+from reco.rank.ranking_data import RankingData
 from reco.rank.tabular import random_split, tabular_view
 from reco.run_dir import RunDir
 from reco.storage import Location, locate
@@ -59,21 +57,6 @@ ML_GENRES = (
     "War",
     "Western",
 )
-
-
-@dataclass
-class RankingData:
-    """Frames of raw values; ``users`` / ``items`` hold one row of side features per known id."""
-
-    name: str
-    spec: FeatureSpec
-    labels: list[str]
-    train: pd.DataFrame
-    validation: pd.DataFrame
-    test: pd.DataFrame
-    protocol: Literal["ctr", "leave_one_out"] = "ctr"
-    users: pd.DataFrame | None = None
-    items: pd.DataFrame | None = None
 
 
 def _file(folder: str | Location, name: str) -> Location:
@@ -288,8 +271,7 @@ def load_ranking_data(cfg: RankingConfig, run: RunDir | None = None) -> RankingD
             raise ConfigError("ranking.source=run_dir needs a run directory")
         data = run_dir_view(run, cfg)
     elif cfg.source == "tabular":
-        v = tabular_view(cfg)
-        data = RankingData(v.name, v.spec, v.labels, v.train, v.validation, v.test, "ctr", v.users, v.items)
+        data = tabular_view(cfg)
     elif not locate(folder).is_dir():
         raise DataError(f"input not found: {folder} (ranking.path for source {cfg.source})")
     else:

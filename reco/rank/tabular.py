@@ -19,8 +19,8 @@ job, calibration, the report and LightGBM run on it unchanged:
 
 Bad input is a one-line :class:`~reco.errors.DataError` naming the file and column: a missing
 file, an empty file or one without rows, a declared column the file lacks, a label that is not
-0/1, a numeric column with text in it. The view itself is returned as :class:`TabularView`;
-reco.rank.datasets wraps it into its ``RankingData``.
+0/1, a numeric column with text in it. The view is a :class:`~reco.rank.ranking_data.RankingData`
+like every other source's.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from __future__ import annotations
 import csv
 import gzip
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -39,26 +38,13 @@ import pyarrow.parquet as pq
 from reco.errors import DataError
 from reco.rank.config import RankingConfig, TabularConfig
 from reco.rank.features import FeatureSpec, FieldSpec
+from reco.rank.ranking_data import RankingData
 from reco.storage import Location, locate
 
 log = logging.getLogger(__name__)
 TIME = "__time__"  # the parsed time_column (seconds), beside the raw columns until the split
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TAB_SUFFIXES = (".tsv", ".tab", ".tsv.gz", ".tab.gz")
-
-
-@dataclass
-class TabularView:
-    """A log's splits as raw frames, its fields and labels, and one row of side features per known id."""
-
-    name: str
-    spec: FeatureSpec
-    labels: list[str]
-    train: pd.DataFrame
-    validation: pd.DataFrame
-    test: pd.DataFrame
-    users: pd.DataFrame | None = None
-    items: pd.DataFrame | None = None
 
 
 # -- splits ---------------------------------------------------------------------------------------
@@ -287,7 +273,7 @@ def _side(frames: list[pd.DataFrame], key: str | None, columns: list[str]) -> pd
     return rows.drop_duplicates(key, keep="last").reset_index(drop=True)
 
 
-def tabular_view(cfg: RankingConfig) -> TabularView:
+def tabular_view(cfg: RankingConfig) -> RankingData:
     """The configured log, read, typed and split (see the module doc)."""
     tc = cfg.tabular
     if tc is None:
@@ -320,7 +306,7 @@ def tabular_view(cfg: RankingConfig) -> TabularView:
         ", ".join(f"{lab} {train[lab].mean():.3f}" for lab in tc.labels) if len(train) else "-",
     )
     frames = [train, val, test]
-    return TabularView(
+    return RankingData(
         name,
         feature_spec(tc),
         list(tc.labels),

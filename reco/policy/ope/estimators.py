@@ -148,3 +148,25 @@ def all_estimators(inp: OPEInputs, clip: float | None = None, switch_tau: float 
     if inp.q_logged is not None:
         out.update(dm=dm(inp), dr=dr(inp, clip), switch_dr=switch_dr(inp, switch_tau))
     return out
+
+
+MODEL_BASED = ("dm", "dr", "switch_dr")  # estimators that use the reward model
+
+
+def interval_entry(
+    name: str,
+    estimate: float,
+    row_ci: dict[str, tuple[float, float]],
+    refit_ci: dict[str, tuple[float, float]] | None,
+) -> dict:
+    """One estimator's estimate and interval. Model-based estimators take the refit interval when
+    there is one (it includes the reward model's noise), the fixed-model one kept beside it."""
+    refit = refit_ci is not None and name in MODEL_BASED
+    entry = {
+        "estimate": estimate,
+        "ci": list(refit_ci[name] if refit else row_ci[name]),
+        "ci_kind": "refit" if refit else ("rows, model fixed" if name in MODEL_BASED else "rows"),
+    }
+    if refit:
+        entry["ci_model_fixed"] = list(row_ci[name])
+    return entry

@@ -20,14 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reco.plots import figure_png, plt
 from reco.policy.ope.bootstrap import percentile_interval
 from reco.policy.ope.config import EstimatorConfig, RewardModelConfig
-from reco.policy.ope.estimators import EstimatorTerms, all_estimators, check_action_dist, ope_inputs
+from reco.policy.ope.estimators import EstimatorTerms, all_estimators, check_action_dist, interval_entry, ope_inputs
 from reco.policy.ope.logged_data import LoggedFeedback
 from reco.policy.ope.reward_model import cross_fit, fold_ids
-
-MODEL_BASED = ("dm", "dr", "switch_dr")
 
 
 @dataclass(frozen=True)
@@ -95,40 +92,7 @@ def assemble_logs_result(
     """
     out = {"data": data, "target": target, "logging_policy": baseline, "weights": diagnostics, "estimators": {}}
     for name, est in estimates.items():
-        refit = refit_ci is not None and name in MODEL_BASED
-        entry = {
-            "estimate": est,
-            "ci": list(refit_ci[name] if refit else row_ci[name]),
-            "ci_kind": "refit" if refit else ("rows, model fixed" if name in MODEL_BASED else "rows"),
-            "vs_logging": est - baseline["value"],
-        }
-        if refit:
-            entry["ci_model_fixed"] = list(row_ci[name])
+        entry = interval_entry(name, est, row_ci, refit_ci)
+        entry["vs_logging"] = est - baseline["value"]
         out["estimators"][name] = entry
     return out
-
-
-def logs_estimates_png(result: dict) -> bytes:
-    """Each estimator's estimate and interval, with the logging policy's own value as a band."""
-    names = list(result["estimators"])
-    base = result["logging_policy"]
-    fig, ax = plt.subplots(figsize=(6.5, 4.0), dpi=110)
-    lo, hi = base["ci"]
-    ax.axhspan(lo, hi, color="tab:gray", alpha=0.15, label="logging policy 95% CI")
-    ax.axhline(base["value"], color="tab:gray", lw=1.5, label=f"logging policy {base['value']:.4f}")
-    for i, n in enumerate(names):
-        e = result["estimators"][n]
-        ax.errorbar(
-            i,
-            e["estimate"],
-            yerr=[[e["estimate"] - e["ci"][0]], [e["ci"][1] - e["estimate"]]],
-            fmt="o",
-            capsize=4,
-            color="tab:blue",
-        )
-    ax.set_xticks(range(len(names)), names)
-    ax.set_ylabel("estimated mean reward")
-    rounds = result["data"].get("evaluated_rounds", result["data"]["rounds"])
-    ax.set_title(f"Target {result['target'].get('label', '?')} on {rounds:,} evaluated rounds")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
-    return figure_png(fig)

@@ -39,11 +39,9 @@ import numpy as np
 from reco.errors import DataError
 from reco.policy.ope.bootstrap import percentile_interval
 from reco.policy.ope.config import EstimatorConfig, RewardModelConfig
-from reco.policy.ope.estimators import all_estimators, ope_inputs
+from reco.policy.ope.estimators import all_estimators, interval_entry, ope_inputs
 from reco.policy.ope.logged_data import LoggedFeedback
 from reco.policy.ope.reward_model import cross_fit, fold_ids
-
-MODEL_BASED = ("dm", "dr", "switch_dr")
 
 
 def time_edges(logs: list[LoggedFeedback], n_blocks: int) -> np.ndarray:
@@ -175,16 +173,9 @@ def assemble_result(
         "estimators": {},
     }
     for name, est in estimates.items():
-        refit = refit_ci is not None and name in MODEL_BASED
-        entry = {
-            "estimate": est,
-            "ci": list(refit_ci[name] if refit else row_ci[name]),
-            "ci_kind": "refit" if refit else ("rows, model fixed" if name in MODEL_BASED else "rows"),
-            "rel_error": relative_error(est, truth["value"]),
-        }
+        entry = interval_entry(name, est, row_ci, refit_ci)
+        entry["rel_error"] = relative_error(est, truth["value"])
         lo, hi = entry["ci"]
         entry["covers_truth"] = bool(lo <= truth["value"] <= hi)
-        if refit:
-            entry["ci_model_fixed"] = list(row_ci[name])
         out["estimators"][name] = entry
     return out

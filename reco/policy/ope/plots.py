@@ -1,18 +1,17 @@
-"""PNG plots of the off-policy evaluation (matplotlib Agg): OBD estimates against the truth, and
-the synthetic study's estimates against each target policy's true value."""
+"""PNG plots of the off-policy evaluation (matplotlib Agg): estimates against the OBD truth or the
+logging policy's own value, and the synthetic study's estimates against each target's true value."""
 
 from __future__ import annotations
 
 from reco.plots import figure_png, plt
 
 
-def obd_estimates_png(result: dict) -> bytes:
-    """Each estimator's estimate and interval, with the on-policy truth and its interval as a band."""
+def _estimates_png(result: dict, value: float, ci, reference: str, color: str, ylabel: str, title: str) -> bytes:
+    """Each estimator's estimate and interval beside a reference value and its interval as a band."""
     names = list(result["estimators"])
     fig, ax = plt.subplots(figsize=(6.5, 4.0), dpi=110)
-    lo, hi = result["truth_ci"]
-    ax.axhspan(lo, hi, color="tab:green", alpha=0.15, label="truth 95% CI (bts logs)")
-    ax.axhline(result["truth"], color="tab:green", lw=1.5, label=f"truth {result['truth']:.4f}")
+    ax.axhspan(ci[0], ci[1], color=color, alpha=0.15, label=f"{reference} 95% CI")
+    ax.axhline(value, color=color, lw=1.5, label=f"{reference} {value:.4f}")
     for i, n in enumerate(names):
         e = result["estimators"][n]
         ax.errorbar(
@@ -24,10 +23,28 @@ def obd_estimates_png(result: dict) -> bytes:
             color="tab:blue",
         )
     ax.set_xticks(range(len(names)), names)
-    ax.set_ylabel("estimated click rate of BTS")
-    ax.set_title("OBD: BTS policy value estimated from the random logs")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
     return figure_png(fig)
+
+
+def obd_estimates_png(result: dict) -> bytes:
+    """OBD: the estimates against the on-policy truth (the BTS logs)."""
+    return _estimates_png(
+        result, result["truth"], result["truth_ci"], "truth (bts logs)", "tab:green",
+        "estimated click rate of BTS", "OBD: BTS policy value estimated from the random logs",
+    )  # fmt: skip
+
+
+def logs_estimates_png(result: dict) -> bytes:
+    """Your own logs: the estimates against the logging policy's own value."""
+    base = result["logging_policy"]
+    rounds = result["data"].get("evaluated_rounds", result["data"]["rounds"])
+    title = f"Target {result['target'].get('label', '?')} on {rounds:,} evaluated rounds"
+    return _estimates_png(
+        result, base["value"], base["ci"], "logging policy", "tab:gray", "estimated mean reward", title
+    )
 
 
 def synthetic_png(summary: dict) -> bytes:

@@ -1,7 +1,8 @@
 """The report names the data it read and the target it evaluated; sections of studies that did not run are left out."""
 
-from reco.policy.ope.logs_evaluation import assemble_logs_result, logs_estimates_png
+from reco.policy.ope.logs_evaluation import assemble_logs_result
 from reco.policy.ope.obd_target import assemble_result
+from reco.policy.ope.plots import logs_estimates_png
 from reco.policy.report import data_table, headline, obd_table, report_md
 
 WEIGHTS = {"max": 72.1, "mean": 1.02, "ess": 78.0, "rows": 5000}

@@ -32,8 +32,8 @@ from reco import artifacts
 from reco.expansion import job_status
 from reco.run_dir import RunDir
 from serve import jobs_routes
-from serve.audience_jobs import JobsApiError, RayJob, RayJobsApi, last_error_line, ray_token
 from serve.auth import KeyStore, entry, new_key
+from serve.jobs_api import JobsApiError, RayJob, RayJobsApi, last_error_line, ray_token
 from serve.settings import ServeSettings
 
 KEYS = {name: new_key() for name in ("alice", "bob", "ops", "ranker")}
@@ -501,7 +501,7 @@ def test_the_client_goes_to_its_address_with_the_token_whatever_ray_address_says
             raise RuntimeError(f"Request failed with status code 404: Job {submission_id} does not exist.")
 
     monkeypatch.setattr("ray.job_submission.JobSubmissionClient", Client)
-    monkeypatch.setattr("serve.audience_jobs.SUBMIT_RETRY_S", 0.7)
+    monkeypatch.setattr("serve.jobs_api.SUBMIT_RETRY_S", 0.7)
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")
     monkeypatch.setenv("RAY_AUTH_TOKEN", "secret-token")
     api = RayJobsApi("http://head:8265/")
