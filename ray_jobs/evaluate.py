@@ -14,13 +14,16 @@ import pyarrow as pa
 import ray
 
 from ray_jobs.common import StepTimer, job_main, read_artifact
+from ray_jobs.representations import ensure_representations
 from reco import artifacts
 from reco.config import Config
 from reco.data.histories import select_role
 from reco.embedding.holdout import HoldoutScorer, summarize
 from reco.embedding.report import embedding_report_md, training_curve_png
 from reco.expansion import report as expansion_report
-from reco.expansion.evaluation import ProtocolWorker, has_seed_lists
+from reco.expansion.ensemble import NAME as ENSEMBLE
+from reco.expansion.ensemble import choose
+from reco.expansion.evaluation import ProtocolWorker, has_seed_lists, split_samples
 from reco.expansion.protocol import against_best_other, recall_at_holdout
 from reco.expansion.protocol import summarize as summarize_expansion
 from reco.run_dir import RunDir
@@ -57,11 +60,16 @@ def holdout_evaluation(cfg: Config, run: RunDir) -> dict:
     return out
 
 
-def expansion_evaluation(cfg: Config, run: RunDir) -> dict | None:
+def expansion_evaluation(cfg: Config, run: RunDir, chosen: dict | None = None) -> dict | None:
     """The audience-expansion protocol over the run's seed lists, (list, split) pairs spread
-    over a Ray Data actor pool (reco.expansion.evaluation.ProtocolWorker); None without lists."""
+    over a Ray Data actor pool (reco.expansion.evaluation.ProtocolWorker); None without lists.
+
+    On the validation stage with several components, the ensemble is chosen from the rank samples
+    and recorded (``metrics/expansion_choice.json`` and the report); ``chosen``: a test stage's
+    weights came from that choice, which its report then shows with the validation figures."""
     if not has_seed_lists(run):
         return None
+    ensure_representations(cfg, run)
     p = cfg.expansion.protocol
     list_ids = list(dict.fromkeys(run.read_table(artifacts.SEED_LISTS, columns=["seed_list_id"]).column(0).to_pylist()))
     pairs = [{"list": name, "split": split} for name in list_ids for split in range(p.splits)]
@@ -77,7 +85,9 @@ def expansion_evaluation(cfg: Config, run: RunDir) -> dict | None:
         )
         .to_pandas()
     )
+    rows, samples = split_samples(rows)
     summary = summarize_expansion(rows)
+    choice = choose(samples, cfg.expansion.ensemble) if samples else None
     meta = {
         "lists": len(list_ids),
         "splits": p.splits,
@@ -86,19 +96,34 @@ def expansion_evaluation(cfg: Config, run: RunDir) -> dict | None:
         "stage": p.stage,
         "source": run.artifact(artifacts.SEED_LISTS)["meta"].get("source", "the run's seed lists"),
     }
+    present = set(rows["method"])
+    headline = next(
+        (m for m in (ENSEMBLE, "blend", *sorted(present)) if m in present and m.endswith(("ensemble", "blend"))),
+        "blend",
+    )
     result = {
-        "meta": meta,
+        "meta": {**meta, "headline": headline},
         "buckets": summary,
         "recall_at_holdout": recall_at_holdout(summary),
-        "blend_vs_best": against_best_other(rows),
+        "blend_vs_best": against_best_other(rows, method=headline),
     }
+    if choice:
+        result["ensemble_choice"] = {b: c.to_dict() for b, c in choice.items()}
+        run.write_json(artifacts.metrics("expansion_choice"), result["ensemble_choice"], step=STEP)
+    elif chosen:
+        result["ensemble_choice"] = chosen
+    elif cfg.expansion.protocol.stage == "test" and headline == ENSEMBLE:
+        e = cfg.expansion.ensemble
+        result["ensemble_used"] = {"weights": e.weights.model_dump(), "offsets": dict(e.offsets), "offset": e.offset}
     run.write_json(artifacts.metrics("expansion"), result, step=STEP)
     run.write_table(artifacts.EXPANSION_ROWS, pa.Table.from_pandas(rows, preserve_index=False), step=STEP)
     for name, png in expansion_report.plots(summary).items():
         run.write_bytes(artifacts.report(name), png, step=STEP)
     run.write_bytes(
         artifacts.report("expansion.md"),
-        expansion_report.report_md(summary, meta, result["blend_vs_best"]).encode(),
+        expansion_report.report_md(
+            summary, result["meta"], result["blend_vs_best"], result.get("ensemble_choice"), result.get("ensemble_used")
+        ).encode(),
         step=STEP,
     )
     for line in expansion_report.table_lines(summary, markdown=False):

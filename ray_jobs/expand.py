@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -37,6 +36,9 @@ import pyarrow as pa
 import ray
 
 from ray_jobs.common import StepTimer, describe_failure, job_main, read_artifact, write_artifact
+from ray_jobs.ensemble_audiences import check_buckets, expand_lists, uses_ensemble
+from ray_jobs.job_progress import Progress
+from ray_jobs.representations import ensure_representations
 from reco import artifacts
 from reco.config import Config
 from reco.errors import DataError
@@ -47,8 +49,8 @@ from reco.expansion.list_definitions import community_audiences
 from reco.expansion.list_models import ARTIFACT, VectorLookup, fit_list_models
 from reco.expansion.region_density import Hyperplanes, region_counts
 from reco.expansion.scoring import AudienceBatchScorer, audiences_from_candidates
-from reco.expansion.seed_lists import lists_table, read_seed_table, resolve
-from reco.expansion.user_vectors import VectorSets, check_source, vector_columns
+from reco.expansion.seed_lists import SeedList, lists_table, read_seed_table, resolve
+from reco.expansion.user_vectors import COENGAGEMENT, VectorSets, check_source, representations, vector_columns
 from reco.run_dir import RunDir
 from reco.vocab import Vocabulary
 
@@ -172,7 +174,7 @@ def score(
 
 class CountingScorer(AudienceBatchScorer):
     """The scoring actor of an audience job: scores like :class:`AudienceBatchScorer` and tells
-    ``counter`` (a :class:`UsersScored` actor) how many users each batch held."""
+    ``counter`` (a ray_jobs.job_progress.UsersScored actor) how many users each batch held."""
 
     def __init__(self, *args, counter: ray.actor.ActorHandle, **kwargs):
         super().__init__(*args, **kwargs)
@@ -182,90 +184,6 @@ class CountingScorer(AudienceBatchScorer):
         out = super().__call__(batch)
         self.counter.add.remote(batch.num_rows)  # fire and forget: progress is best effort
         return out
-
-
-@ray.remote(num_cpus=0)
-class UsersScored:
-    """Users scored so far, summed over the scoring actors (a retried batch counts twice; the
-    reader caps the count at the number of users)."""
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def add(self, n: int) -> None:
-        self.n += n
-
-    def value(self) -> int:
-        return self.n
-
-
-class Progress:
-    """An audience job's status object (reco/expansion/job_status.py), kept up to date; inert without a URI.
-
-    The fraction is a rough guide by phase: reading and fitting the lists take the first tenth,
-    scoring (by users scored) up to 95 %, writing the audience the rest.
-    """
-
-    POLL_S = 2.0
-
-    def __init__(self, uri: str | None):
-        self.uri = uri
-        self.fields: dict = {"state": job_status.RUNNING, "phase": "starting", "progress": 0.0}
-
-    def update(self, final: bool = False, **fields) -> None:
-        """Record ``fields``; a failed write is logged and the job goes on (a status is a report),
-        unless the status is ``final``: a job whose ending cannot be recorded fails."""
-        self.fields.update(fields)
-        if self.uri:
-            try:
-                job_status.write_status(self.uri, self.fields)
-            except OSError as e:
-                if final:
-                    raise
-                log.warning("cannot write the job status to %s: %s", self.uri, str(e).splitlines()[0])
-
-    def phase(self, name: str, fraction: float, **fields) -> None:
-        self.update(phase=name, progress=round(fraction, 3), **fields)
-
-    def while_scoring(self, users_total: int) -> _ScoringReporter:
-        return _ScoringReporter(self, users_total)
-
-
-class _ScoringReporter:
-    """``with progress.while_scoring(n) as counter:`` polls ``counter`` on a thread and reports users scored."""
-
-    def __init__(self, progress: Progress, total: int):
-        self.progress, self.total = progress, total
-        self.counter = UsersScored.remote() if progress.uri else None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, name="expand-progress", daemon=True)
-
-    def __enter__(self) -> ray.actor.ActorHandle | None:
-        self.progress.phase("scoring", 0.1, users_scored=0, users_total=self.total)
-        if self.counter is not None:
-            self._thread.start()
-        return self.counter
-
-    def _poll(self) -> None:
-        last = -1
-        while not self._stop.wait(Progress.POLL_S):
-            try:
-                n = min(int(ray.get(self.counter.value.remote(), timeout=10)), self.total)
-            except Exception as e:  # progress is best effort; the scoring decides the job
-                log.debug("progress poll failed: %s", e)
-                continue
-            if n != last:
-                last = n
-                self.progress.phase("scoring", 0.1 + 0.85 * n / max(self.total, 1), users_scored=n)
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=15)
-        if self.counter is not None:
-            ray.kill(self.counter)
-        if exc[0] is None:
-            self.progress.phase("writing", 0.95, users_scored=self.total)
 
 
 def run(cfg: Config, run: RunDir) -> dict:
@@ -291,7 +209,13 @@ def expand(cfg: Config, run: RunDir, out: RunDir, progress: Progress) -> dict:
             "skipped": "no seed lists (expansion.seed_lists is not set and the run has no planted truth)",
         }
     table, source, truth = found
+    if shared:  # an audience job only reads the run: its representations must be there already
+        ensure_representations(cfg, run)
     vectors_rel = check_source(ex.user_vectors, run.names())
+    if uses_ensemble(ex):
+        for rep in representations(ex):
+            if rep != COENGAGEMENT:
+                check_source(rep, run.names())
     embedded = np.sort(run.read_table(vectors_rel, columns=["user_id"]).column("user_id").to_numpy())
     resolved = resolve(table, users, ex.min_seeds, source, embedded)
     if shared:
@@ -304,6 +228,8 @@ def expand(cfg: Config, run: RunDir, out: RunDir, progress: Progress) -> dict:
         len(resolved.rejected),
         resolved.summary()["unknown_ids"],
     )
+    if uses_ensemble(ex):
+        check_buckets(ex, [len(s.users) for s in lists])
     if not shared:
         out.ensure()
     out.write_table(
@@ -312,9 +238,58 @@ def expand(cfg: Config, run: RunDir, out: RunDir, progress: Progress) -> dict:
         step=STEP,
         meta={"source": source},
     )
+    progress.phase("fitting", 0.03, lists=len(lists))
+    if uses_ensemble(ex):
+        audiences, how = by_ensemble(cfg, run, lists, users, progress)
+    else:
+        audiences, how = by_blend(cfg, run, out, lists, users, embedded, vectors_rel, progress)
+    rows = write_artifact(
+        ray.data.from_arrow(audiences), out, artifacts.AUDIENCES, step=STEP, meta={"k": ex.audience_size}
+    )
+    sources = audiences.group_by(["seed_list_id", "source"]).aggregate([("rank", "count")]).to_pandas()
+    summary = {
+        "step": STEP,
+        "source": source,
+        "lists": resolved.summary(),
+        "users": int(len(embedded)),
+        "audience_rows": rows,
+        "k": ex.audience_size,
+        **how,
+        "user_list_pairs_per_second": len(embedded) * len(lists) / max(how["score_seconds"], 1e-9),
+        "sources": {
+            name: dict(zip(g["source"], g["rank_count"].astype(int).tolist()))
+            for name, g in sources.groupby("seed_list_id")
+        },
+    }
+    out.write_json(artifacts.metrics("expand"), summary, step=STEP)
+    return {
+        "step": STEP,
+        "lists": len(lists),
+        "rejected": resolved.rejected,
+        "unknown_ids": summary["lists"]["unknown_ids"],
+        "users": summary["users"],
+        "audience_rows": rows,
+        "fit_seconds": round(how["fit_seconds"], 1),
+        "score_seconds": round(how["score_seconds"], 1),
+        "audiences": out.path(artifacts.AUDIENCES),
+    }
+
+
+def by_blend(
+    cfg: Config,
+    run: RunDir,
+    out: RunDir,
+    lists: list[SeedList],
+    users: Vocabulary,
+    embedded: np.ndarray,
+    vectors_rel: str,
+    progress: Progress,
+) -> tuple[pa.Table, dict]:
+    """(audiences, how) by one representation's density and classifier: every list fitted in the
+    driver, then all lists scored per user batch on the actor pool and merged per list."""
+    ex = cfg.expansion
     log.info("user vectors: %s (%s)", ex.user_vectors, vectors_rel)
     users_ds = read_artifact(run, vectors_rel).select_columns(vector_columns(ex.user_vectors))
-    progress.phase("fitting", 0.03, lists=len(lists))
     with StepTimer(f"fit {len(lists)} list(s): density tables and classifiers") as t_fit:
         models = fit(cfg, run, users_ds, lists, embedded)
     out.write_bytes(ARTIFACT, models.to_bytes(), step=STEP, rows=len(lists))
@@ -335,41 +310,38 @@ def expand(cfg: Config, run: RunDir, out: RunDir, progress: Progress) -> dict:
             "source": merged.column("source"),
         }
     )
-    rows = write_artifact(
-        ray.data.from_arrow(audiences), out, artifacts.AUDIENCES, step=STEP, meta={"k": ex.audience_size}
-    )
-    sources = audiences.group_by(["seed_list_id", "source"]).aggregate([("rank", "count")]).to_pandas()
-    summary = {
-        "step": STEP,
-        "source": source,
-        "lists": resolved.summary(),
-        "users": int(len(embedded)),
-        "audience_rows": rows,
-        "k": ex.audience_size,
+    how = {
+        "method": "blend",
         "user_vectors": ex.user_vectors,
         "vectors": int(models.region_users[0].sum()),
         "planes": models.lsh.n_planes,
         "repetitions": models.lsh.repetitions,
         "fit_seconds": t_fit.seconds,
         "score_seconds": t_score.seconds,
-        "user_list_pairs_per_second": len(embedded) * len(lists) / max(t_score.seconds, 1e-9),
-        "sources": {
-            name: dict(zip(g["source"], g["rank_count"].astype(int).tolist()))
-            for name, g in sources.groupby("seed_list_id")
-        },
     }
-    out.write_json(artifacts.metrics("expand"), summary, step=STEP)
-    return {
-        "step": STEP,
-        "lists": len(lists),
-        "rejected": resolved.rejected,
-        "unknown_ids": summary["lists"]["unknown_ids"],
-        "users": summary["users"],
-        "audience_rows": rows,
-        "fit_seconds": round(t_fit.seconds, 1),
-        "score_seconds": round(t_score.seconds, 1),
-        "audiences": out.path(artifacts.AUDIENCES),
+    return audiences, how
+
+
+def by_ensemble(
+    cfg: Config, run: RunDir, lists: list[SeedList], users: Vocabulary, progress: Progress
+) -> tuple[pa.Table, dict]:
+    """(audiences, how) by the ensemble of several representations, each list fitted and scored on
+    the actor pool (ray_jobs/ensemble_audiences.py)."""
+    ex = cfg.expansion
+    reps = representations(ex)
+    scoring = f"expand {len(lists)} list(s) by the ensemble of {', '.join(reps)} (Ray Data, {ex.job.actors} actor(s))"
+    with StepTimer(scoring) as t_score, progress.while_scoring(len(lists), unit="lists") as counter:
+        audiences = expand_lists(cfg, run.uri, lists, users, counter)
+    if audiences.num_rows == 0:
+        raise DataError(f"no audience for any of the {len(lists)} seed lists: every user is a seed?")
+    how = {
+        "method": "ensemble",
+        "user_vectors": ex.user_vectors,
+        "representations": reps,
+        "fit_seconds": 0.0,  # each list's models are fitted as it is scored
+        "score_seconds": t_score.seconds,
     }
+    return audiences, how
 
 
 def audience_job(output: str | None, status: str | None) -> Callable[[Config, RunDir], dict]:

@@ -1,7 +1,8 @@
 """pipeline: every step in one Ray session, then a short report.
 
 ingest -> train_embeddings -> export_embeddings -> build_index -> expand -> evaluate ->
-train_ranker, each the same ``run(cfg, run_dir)`` its own module runs alone; the run directory
+train_ranker, each the same ``run(cfg, run_dir)`` its own module runs alone (expand fits the
+ALS user vectors first when a representation reads them: ray_jobs/representations.py); the run directory
 carries artifacts from one step to the next. Prints, last, a summary: the data, the training
 curve, held-out hit@10 against popularity, the index, the expansion's headline figure beside
 random and most-active users, the ranker's test figures, and where the reports are;

@@ -24,6 +24,7 @@ TRAIN_STORAGE = "train"  # Ray Train checkpoints; a rerun resumes from the lates
 STARSPACE_MODEL = "models/starspace.pt"
 USER_EMBEDDINGS = "embeddings/users"
 TOPIC_EMBEDDINGS = "embeddings/topics.parquet"
+ALS_USER_VECTORS = "embeddings/als_users.parquet"  # implicit-feedback ALS user factors, unit length
 
 # expand
 EXPANSION_MODELS = "models/expansion.npz"  # every seed list's fitted density table and classifier

@@ -10,7 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Method = Literal["blend", "density", "classifier", "centroid"]
+# "ensemble": the run's representations fused by the weights its validation chose (docs/expansion.md);
+# a run without several representations and ensemble weights answers 400.
+Method = Literal["blend", "density", "classifier", "centroid", "logreg", "ensemble"]
 
 
 class Request(BaseModel):

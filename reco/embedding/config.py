@@ -9,6 +9,25 @@ from pydantic import Field
 from reco.schema import StrictModel
 
 
+class ALSConfig(StrictModel):
+    """Implicit-feedback matrix factorisation (reco.embedding.als): weighted ALS on the training histories.
+
+    Set under ``expansion.als`` (the representation the expansion reads; a change there refits
+    ALS alone, never StarSpace). Each data set's config holds the values its validation split
+    chose (docs/embeddings.md#implicit-als).
+    """
+
+    factors: int = Field(64, ge=2, description="Latent dimensions of users and topics.")
+    regularization: float = Field(1.0, ge=0, description="L2 weight on every user and topic factor.")
+    iterations: int = Field(15, ge=1, description="Alternations (users, then topics).")
+    alpha: float = Field(10.0, ge=0, description="Confidence c = 1 + alpha * g(weight) on engaged pairs.")
+    confidence: Literal["binary", "linear", "log"] = Field(
+        "log", description="g(weight): 1, the weight, or log1p(weight) (play counts are heavy-tailed)."
+    )
+    cg_steps: int = Field(3, ge=1, description="Conjugate-gradient steps per row and alternation (warm-started).")
+    seed: int = 0
+
+
 class EmbeddingConfig(StrictModel):
     """StarSpace-style training (reco.embedding.starspace)."""
 

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from reco.embedding.config import ALSConfig
 from reco.schema import InputPath, StrictModel
 
 BUCKETS = ("small", "medium", "large")
@@ -99,12 +100,95 @@ class BlendConfig(StrictModel):
     )
 
 
+class CoEngagementConfig(StrictModel):
+    """User co-engagement (reco.expansion.coengagement): users sharing the seeds' topics, no embedding."""
+
+    weighting: Literal["binary", "log"] = Field(
+        "binary", description="A user's engagement with a topic: 1 or log1p(w)."
+    )
+    idf_power: float = Field(1.0, ge=0, description="Topic weight idf ** idf_power, idf = log(1 + users / users_t).")
+    normalize: bool = Field(True, description="Unit-length user rows (cosine similarity between users).")
+    power: float = Field(1.0, ge=1, description="score = sum over seeds of sim ** power; 1: one sparse product.")
+    neighbours: int | None = Field(
+        None,
+        ge=1,
+        description="user-kNN: only each user's this many most similar users count (a kNN graph built once); "
+        "None: every user sharing a topic.",
+    )
+    neighbours_of: Literal["seeds", "users"] = Field(
+        "seeds",
+        description="With neighbours: 'seeds' scores a user by the seeds that have it among their neighbours, "
+        "'users' by the seeds among its own neighbours.",
+    )
+
+
+class EnsembleWeights(StrictModel):
+    """Per size bucket: component ("<representation>:<method>", or "coengagement") -> weight."""
+
+    small: dict[str, float] = Field(default_factory=dict)
+    medium: dict[str, float] = Field(default_factory=dict)
+    large: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _positive(self) -> EnsembleWeights:
+        for bucket in BUCKETS:
+            for name, w in getattr(self, bucket).items():
+                if w < 0:
+                    raise ValueError(f"{bucket}.{name}: a weight is at least 0, got {w}")
+        return self
+
+
+class EnsembleConfig(StrictModel):
+    """The blend across representations and methods (reco.expansion.ensemble): weighted rank fusion.
+
+    A component's vote for the user it ranks r-th (from 0) is ``weight / (r + offset * seeds)``;
+    a user's score is the sum of the votes. The weights are what the validation stage chose
+    (``bench.expansion --stage validation`` prints and records the choice); empty: no ensemble.
+    """
+
+    weights: EnsembleWeights = EnsembleWeights()
+    offset: float = Field(1.0, gt=0, description="Rank offset, in seeds: how fast a component's vote decays.")
+    offsets: dict[Literal["small", "medium", "large"], float] = Field(
+        default_factory=dict, description="Per-bucket rank offsets (the validation choice); a missing bucket: offset."
+    )
+    grid: list[float] = Field(
+        default_factory=lambda: [0.0, 0.5, 1.0],
+        description="Weights the validation stage tries for each candidate component.",
+    )
+    candidates: int = Field(
+        4, ge=1, le=6, description="Components (best single ones on validation) the weight grid combines."
+    )
+    offset_grid: list[float] = Field(
+        default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0],
+        min_length=1,
+        description="Rank offsets (in seeds) the validation stage tries with every weight vector.",
+    )
+    rule: Literal["hedge", "best"] = Field(
+        "hedge",
+        description="Which option the validation stage keeps: 'best' the best mean recall at |H|; 'hedge', of "
+        "the options within one paired standard error of the best, the one spanning most representations "
+        "with the most even weights.",
+    )
+
+    @model_validator(mode="after")
+    def _positive_offsets(self) -> EnsembleConfig:
+        if min(self.offset_grid) <= 0:
+            raise ValueError(f"offset_grid: every offset is above 0, got {self.offset_grid}")
+        return self
+
+
 class JobConfig(StrictModel):
     """ray_jobs.expand: Ray Data scoring of all users for all lists."""
 
     batch_size: int = Field(8192, ge=1)
     actors: int = Field(1, ge=1, description="Actor pool size; each actor holds every list's representation.")
     cpus_per_actor: float = Field(0.5, gt=0)
+    method: Literal["auto", "blend", "ensemble"] = Field(
+        "auto",
+        description="blend: one representation's density and classifier, all lists per user batch; ensemble: "
+        "each list by the ensemble (ray_jobs/ensemble_audiences.py); auto: ensemble when several "
+        "representations and ensemble weights are set.",
+    )
 
 
 class ProtocolConfig(StrictModel):
@@ -165,6 +249,15 @@ class ExpansionConfig(StrictModel):
         description="A user's most important vectors kept at most (multi-interest users hold "
         "up to ~100 clusters; Last.fm validation: 10 beat 3 and 1).",
     )
+    representations: list[str] = Field(
+        default_factory=list,
+        description="User representations the protocol scores side by side and the ensemble blends: "
+        "'starspace' (the pooled embedding), 'als' (reco.embedding.als), 'coengagement' (no vectors), or a vector "
+        "retriever; empty: expansion.user_vectors alone.",
+    )
+    als: ALSConfig = ALSConfig()
+    coengagement: CoEngagementConfig = CoEngagementConfig()
+    ensemble: EnsembleConfig = EnsembleConfig()
     buckets: SizeBuckets = SizeBuckets()
     density: DensityConfig = DensityConfig()
     classifier: ClassifierConfig = ClassifierConfig()
@@ -173,3 +266,32 @@ class ExpansionConfig(StrictModel):
     request: RequestConfig = RequestConfig()
     protocol: ProtocolConfig = ProtocolConfig()
     synthetic_lists: SyntheticListsConfig = SyntheticListsConfig()
+
+    @model_validator(mode="after")
+    def _representations_and_weights(self) -> ExpansionConfig:
+        """Representations listed once, one with vectors among them; ensemble weights only on what is scored.
+
+        (Whether a retriever name exists and has vectors is checked where the vectors are read:
+        reco.expansion.user_vectors.check_representations, which names this key too.)
+        """
+        names = [_ALIASES.get(n, n) for n in self.representations]
+        if len(set(names)) != len(names):
+            raise ValueError(f"representations: each representation once, got {self.representations}")
+        if names and set(names) == {"coengagement"}:
+            raise ValueError("representations: coengagement needs a vector representation beside it (starspace, als)")
+        reps = set(names) or {_ALIASES.get(self.user_vectors, self.user_vectors)}
+        methods = set(self.protocol.methods) - {"most_active", "random"}
+        for bucket in BUCKETS:
+            for name in getattr(self.ensemble.weights, bucket):
+                rep, _, method = name.rpartition(":")
+                ok = name in reps if not rep else (rep in reps and method in methods and len(reps) > 1)
+                if not ok:
+                    raise ValueError(
+                        f"ensemble.weights.{bucket}.{name}: not a component this config scores (components are "
+                        f"'<representation>:<method>' over representations {sorted(reps)} and methods "
+                        f"{sorted(methods)}, or 'coengagement'; more than one representation)"
+                    )
+        return self
+
+
+_ALIASES = {"embedding": "starspace"}  # the pooled embedding's source name -> its representation name

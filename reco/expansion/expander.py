@@ -7,6 +7,11 @@ seeds' regions and a gather (density), a small classifier fitted on the seeds ag
 sampled background and scored with one matrix product, two top-Ks and the blend. The
 request's classifier trains on ``expansion.request``'s budget (fewer steps and background users
 than the batch job's), the price of training it inside the request.
+
+With several representations (``expansion.representations``) and ensemble weights in the config,
+``method="ensemble"`` scores the components the list's size bucket weights (each vector
+representation through an expander of its own, co-engagement through its sparse rows) and fuses
+their ranks (reco.expansion.ensemble).
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from reco.errors import DataError
 from reco.expansion import baselines
 from reco.expansion.affinity_classifier import background_size, fit_classifier, mlp_scores, sample_background
 from reco.expansion.blend import SOURCES, blend, density_share, position_scores, top_depth
+from reco.expansion.coengagement import CoEngagement
 from reco.expansion.config import ExpansionConfig
+from reco.expansion.ensemble import bucket_weights, fuse, has_weights, offset_of, ranks
 from reco.expansion.region_density import (
     Hyperplanes,
     density_table,
@@ -37,7 +44,15 @@ from reco.expansion.region_density import (
     voting_table,
 )
 from reco.expansion.topk import top_k
-from reco.expansion.user_vectors import POOLED, VectorSets, read_user_vectors
+from reco.expansion.user_vectors import (
+    COENGAGEMENT,
+    POOLED,
+    VectorSets,
+    read_user_vectors,
+    representation_name,
+    representations,
+    vector_source,
+)
 from reco.registry import Registry
 from reco.run_dir import RunDir
 
@@ -101,6 +116,31 @@ class AudienceExpander:
         self.all_positions = np.arange(len(dense))
         self.index, self.index_positions = self._index(run, dense)
         self._blas = ThreadpoolController()
+        # The ensemble's other representations load on its first request (a run served without it pays nothing).
+        self.run_uri = run_uri
+        self.parts: dict[str, tuple[AudienceExpander, np.ndarray]] = {}
+        self.coengagement: CoEngagement | None = None
+
+    def _load_parts(self, run: RunDir) -> None:
+        """Each representation of the ensemble, with the map from its user positions to this expander's."""
+        from reco.embedding.als import run_matrix
+
+        own = representation_name(self.cfg.user_vectors)
+        for rep in representations(self.cfg):
+            if rep == COENGAGEMENT:
+                users, matrix = run_matrix(run)
+                vocab = run.read_table(artifacts.USER_VOCAB, columns=["user_id", "raw_id"])
+                raw = dict(zip(vocab.column("user_id").to_numpy().tolist(), vocab.column("raw_id").to_pylist()))
+                where = {raw[int(u)]: i for i, u in enumerate(users)}
+                rows = np.asarray([where.get(r, -1) for r in self.raw_ids.tolist()])
+                picked = matrix[np.maximum(rows, 0)].multiply((rows >= 0)[:, None]).tocsr()
+                self.coengagement = CoEngagement.build(picked, self.cfg.coengagement)
+            elif rep == own:
+                self.parts[rep] = (self, np.arange(self.n_users))
+            else:
+                sub_cfg = self.cfg.model_copy(update={"user_vectors": vector_source(rep), "representations": []})
+                sub = AudienceExpander(run.uri, sub_cfg)
+                self.parts[rep] = (sub, np.asarray([self.position.get(r, -1) for r in sub.raw_ids.tolist()]))
 
     @property
     def n_users(self) -> int:
@@ -176,6 +216,46 @@ class AudienceExpander:
         np.maximum.at(s, self.index_positions[slots], sims)  # a user's best vector
         return s
 
+    def _component(self, name: str, seeds: np.ndarray, rng: np.random.Generator, k: int) -> np.ndarray:
+        """One ensemble component's scores over this expander's users (-inf where it has none)."""
+        if name == COENGAGEMENT:
+            if self.coengagement is None:
+                raise DataError("the ensemble names coengagement, which expansion.representations does not list")
+            return self.coengagement.scores(seeds)
+        rep, _, method = name.partition(":")
+        if rep not in self.parts:
+            raise DataError(f"the ensemble names {name!r}; expansion.representations does not list {rep!r}")
+        sub, to_main = self.parts[rep]
+        from_main = np.full(self.n_users, -1, np.int64)
+        from_main[to_main[to_main >= 0]] = np.flatnonzero(to_main >= 0)
+        sub_seeds = np.unique(from_main[seeds][from_main[seeds] >= 0])
+        if method == "blend":
+            ties = sub.all_positions
+            dens, clf = sub.scores(sub_seeds, "density", rng), sub.scores(sub_seeds, "classifier", rng)
+            s = -(ranks(dens, ties) + ranks(clf, ties)).astype(np.float64)
+            s[sub_seeds] = -np.inf
+        else:
+            s = sub.scores(sub_seeds, method, rng, k)
+        out = np.full(self.n_users, -np.inf)
+        out[to_main[to_main >= 0]] = s[to_main >= 0]
+        return out
+
+    def _ensemble(self, seeds: np.ndarray, rng: np.random.Generator, k: int) -> np.ndarray:
+        """The ensemble's fused score per user for the weights of the list's size bucket."""
+        bucket = self.cfg.buckets.of(len(seeds))
+        weights = bucket_weights(self.cfg.ensemble, bucket)
+        several = len(representations(self.cfg)) > 1 and has_weights(self.cfg.ensemble)
+        if several and not self.parts:
+            self._load_parts(RunDir(self.run_uri))
+        if not weights or not several:
+            raise DataError(
+                f"no ensemble for a {bucket} list: set expansion.representations (several) and "
+                f"expansion.ensemble.weights.{bucket} (bench.expansion --stage validation chooses them)"
+            )
+        ties = self.all_positions
+        comp = {c: ranks(self._component(c, seeds, rng, k), ties) for c in weights}
+        return fuse(comp, weights, offset_of(self.cfg.ensemble, bucket), len(seeds))
+
     def expand(self, seed_ids: Sequence[str], k: int | None = None, method: str = "blend", seed: int = 0) -> Expansion:
         """The top-k audience of one seed list (raw ids in, raw ids out; seeds never returned).
 
@@ -187,8 +267,8 @@ class AudienceExpander:
 
     def _expand(self, seed_ids: Sequence[str], k: int | None, method: str, seed: int) -> Expansion:
         t0 = time.perf_counter()
-        if method not in METHODS:
-            raise DataError(f"unknown expansion method {method!r}; expected one of {list(METHODS)}")
+        if method not in (*METHODS, ENSEMBLE):
+            raise DataError(f"unknown expansion method {method!r}; expected one of {[*METHODS, ENSEMBLE]}")
         k = int(k or self.cfg.audience_size)
         if k < 1:
             raise DataError(f"audience size must be at least 1, got {k}")
@@ -202,7 +282,8 @@ class AudienceExpander:
             top, src = blend(top_k(dens, positions, depth), top_k(clf, positions, depth), k, share)
             scores, sources = position_scores(len(top), k), [SOURCES[i] for i in src]
         else:
-            s = self.scores(seeds, method, rng, k)
+            s = self._ensemble(seeds, rng, k) if method == ENSEMBLE else self.scores(seeds, method, rng, k)
+            s[seeds] = -np.inf
             top = top_k(s, positions, k)
             scores, sources = s[top], [method] * len(top)
         stats["ms"] = round((time.perf_counter() - t0) * 1000, 2)
@@ -212,7 +293,6 @@ class AudienceExpander:
 ScoreFn = Callable[[AudienceExpander, np.ndarray, np.random.Generator, int], np.ndarray]
 
 # Every single method by name (``method`` of a request): a score per user from the seeds' positions.
-# ``blend`` combines density and the classifier (AudienceExpander._expand).
 SCORERS: Registry[ScoreFn] = Registry("expansion method", error=DataError)
 SCORERS.add("density", lambda ex, seeds, rng, k: ex._region_scores(seeds, voting=False))
 SCORERS.add("voting", lambda ex, seeds, rng, k: ex._region_scores(seeds, voting=True))
@@ -221,4 +301,7 @@ SCORERS.add("centroid", lambda ex, seeds, rng, k: ex._centroid(seeds, k))
 SCORERS.add("logreg", lambda ex, seeds, rng, k: ex._classifier_scores(seeds, rng, linear=True))
 SCORERS.add("most_active", lambda ex, seeds, rng, k: baselines.most_active_scores(ex.activity).copy())
 SCORERS.add("random", lambda ex, seeds, rng, k: baselines.random_scores(ex.n_users, rng))
+# ``blend`` combines density and the classifier (AudienceExpander._expand); every run has these.
 METHODS = ("blend", *SCORERS)
+# ``ensemble`` fuses several representations' methods: only with expansion.representations and its weights.
+ENSEMBLE = "ensemble"

@@ -16,6 +16,13 @@ method with many equal scores (most active) is not helped by user ids. Figures a
 lists and splits within a size bucket (by the list's size). ``stage="validation"`` first sets
 the test part H aside, then carves the validation seeds out of T the same way: tuning reads
 those figures and never the held-out test seeds.
+
+With several representations (``expansion.representations``, :class:`Representations`) every
+vector method runs on each (rows named ``<representation>:<method>``; the first keeps its
+random draws, so its figures equal a run on it alone), co-engagement adds ``coengagement``, and
+``ensemble`` fuses the components the config's validation-chosen weights name
+(reco.expansion.ensemble). On the validation stage each split also yields a
+:class:`~reco.expansion.ensemble.RankSample` for the chooser.
 """
 
 from __future__ import annotations
@@ -32,7 +39,10 @@ from sklearn.metrics import roc_auc_score
 from reco.expansion.affinity_classifier import background_size, fit_classifier, mlp_scores, sample_background
 from reco.expansion.baselines import centroid_scores, fit_logreg, logreg_scores, most_active_scores, random_scores
 from reco.expansion.blend import blend, top_depth
+from reco.expansion.coengagement import CoEngagement
 from reco.expansion.config import BUCKETS, ExpansionConfig
+from reco.expansion.ensemble import NAME as ENSEMBLE
+from reco.expansion.ensemble import RankSample, bucket_weights, fuse, offset_of, ranks
 from reco.expansion.list_models import list_seed
 from reco.expansion.region_density import (
     Hyperplanes,
@@ -43,11 +53,12 @@ from reco.expansion.region_density import (
     voting_table,
 )
 from reco.expansion.topk import top_k
-from reco.expansion.user_vectors import VectorSets
+from reco.expansion.user_vectors import COENGAGEMENT, VectorSets
 
 log = logging.getLogger(__name__)
 
 K_NAMES = ("holdout", "5x_holdout", "audience")
+SHARED = ("most_active", "random")  # methods that read no representation: scored once
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,34 @@ class UserSpace:
         """The regions of the seeds' real vectors (one row per vector)."""
         m = self.sets.per_user
         return self.codes.reshape(self.n, m, -1)[seeds][self.sets.mask[seeds]]
+
+
+@dataclass(frozen=True)
+class Representations:
+    """Every representation a protocol run scores: vector spaces by name (first = the primary one) and
+    co-engagement. One vector space alone names its rows by method only, as before."""
+
+    spaces: dict[str, UserSpace]
+    coengagement: CoEngagement | None = None
+
+    @classmethod
+    def of(cls, space: UserSpace | Representations) -> Representations:
+        return space if isinstance(space, Representations) else cls({"": space})
+
+    @property
+    def n(self) -> int:
+        return next(iter(self.spaces.values())).n if self.spaces else self.coengagement.n
+
+    @property
+    def activity(self) -> np.ndarray:
+        return next(iter(self.spaces.values())).activity
+
+    @property
+    def prefixed(self) -> bool:
+        return len(self.spaces) + (self.coengagement is not None) > 1
+
+    def name(self, rep: str, method: str) -> str:
+        return f"{rep}:{method}" if self.prefixed and method not in SHARED else method
 
 
 def method_scores(
@@ -153,42 +192,102 @@ def audience_figures(
     return out
 
 
-def evaluate_split(space: UserSpace, lst: EvalList, split: int, cfg: ExpansionConfig) -> list[dict]:
-    """Every method's figures for one list and one random split (rows of a long table)."""
+def component_scores(
+    reps: Representations, train: np.ndarray, cfg: ExpansionConfig, rng: np.random.Generator, seed: int, key: list
+) -> dict[str, np.ndarray]:
+    """Every component's scores (seeds at -inf): each vector method on each representation, co-engagement.
+
+    The first representation draws from ``rng`` (its figures equal a run on it alone); the others
+    from generators of their own, seeded by ``key`` and their name.
+    """
+    methods = list(cfg.protocol.methods)
+    out: dict[str, np.ndarray] = {}
+    for i, (rep, space) in enumerate(reps.spaces.items()):
+        r = rng if i == 0 else np.random.default_rng([*key, list_seed(rep)])
+        wanted = methods if i == 0 else [m for m in methods if m not in SHARED]
+        for m, v in method_scores(space, train, wanted, cfg, r, seed).items():
+            out[reps.name(rep, m)] = v
+    if reps.coengagement is not None:
+        s = reps.coengagement.scores(train)
+        s[train] = -np.inf
+        out[COENGAGEMENT] = s
+    return out
+
+
+def _blend_parts(name: str) -> tuple[str, str]:
+    """The density and classifier components a (representation's) blend is made of."""
+    rep, _, _ = name.rpartition(":")
+    return (f"{rep}:density", f"{rep}:classifier") if rep else ("density", "classifier")
+
+
+def evaluate_split(
+    space: UserSpace | Representations, lst: EvalList, split: int, cfg: ExpansionConfig, samples: list | None = None
+) -> list[dict]:
+    """Every method's figures for one list and one random split (rows of a long table).
+
+    ``samples``: on the validation stage, the split's RankSample is appended (the ensemble chooser's input).
+    """
+    reps = Representations.of(space)
     p = cfg.protocol
-    rng = np.random.default_rng([p.seed, list_seed(lst.list_id), split])
+    key = [p.seed, list_seed(lst.list_id), split]
+    rng = np.random.default_rng(key)
     held, train = split_list(lst.members, p.holdout_share, rng)
     if p.stage == "validation":
         held, train = split_list(train, p.holdout_share, rng)
-    outside = np.setdiff1d(np.arange(space.n), lst.members, assume_unique=True)
+    n = reps.n
+    outside = np.setdiff1d(np.arange(n), lst.members, assume_unique=True)
     negatives = rng.choice(outside, size=min(len(held), len(outside)), replace=False)
-    ks = {"holdout": len(held), "5x_holdout": 5 * len(held), "audience": max(1, int(round(p.audience_share * space.n)))}
+    ks = {"holdout": len(held), "5x_holdout": 5 * len(held), "audience": max(1, int(round(p.audience_share * n)))}
     k_max = top_depth(cfg.blend, max(ks.values()))
-    tiebreak = rng.permutation(space.n)
-    scores = method_scores(space, train, p.methods, cfg, rng, seed=list_seed(lst.list_id) + split)
+    tiebreak = rng.permutation(n)
+    scores = component_scores(reps, train, cfg, rng, list_seed(lst.list_id) + split, key)
+    blends = [reps.name(rep, "blend") for rep in reps.spaces] if "blend" in p.methods else []
+    singles = [c for c in scores if c not in SHARED]
+    weights = bucket_weights(cfg.ensemble, lst.bucket)
+    component_ranks = {}
+    if weights or samples is not None:
+        component_ranks = {c: ranks(scores[c], tiebreak) for c in singles}
+        for b in blends:  # a representation's own blend, as one ordering: its two methods' rank sum
+            dens, clf = _blend_parts(b)
+            rank_sum = (component_ranks[dens] + component_ranks[clf]).astype(np.float64)
+            rank_sum[train] = np.inf
+            component_ranks[b] = ranks(-rank_sum, tiebreak)
+    if samples is not None:
+        samples.append(
+            RankSample.collect(lst.list_id, split, p.stage, lst.bucket, component_ranks, held, train, tiebreak)
+        )
+    if weights:
+        fused = fuse(component_ranks, weights, offset_of(cfg.ensemble, lst.bucket), len(train))
+        fused[train] = -np.inf
+        scores[ENSEMBLE] = fused
+    order = [reps.name(rep, m) for rep in reps.spaces for m in p.methods if m not in SHARED]
+    order += [c for c in (COENGAGEMENT, ENSEMBLE) if c in scores] + [m for m in p.methods if m in SHARED]
     tops = {m: top_k(s, tiebreak, k_max) for m, s in scores.items()}
-    is_held = np.zeros(space.n, dtype=bool)
+    is_held = np.zeros(n, dtype=bool)
     is_held[held] = True
     truth = None
     if lst.truth is not None:
-        truth = np.zeros(space.n, dtype=bool)
+        truth = np.zeros(n, dtype=bool)
         truth[lst.truth] = True
         truth[train] = False
     labels = np.r_[np.ones(len(held)), np.zeros(len(negatives))]
     evaluated = np.r_[held, negatives]
     share = getattr(cfg.blend.density_share, cfg.buckets.of(len(train)))
     rows = []
-    for method in p.methods:
+    for method in order:
         figures: dict[str, float] = {}
+        is_blend = method in blends
         for name, k in ks.items():
-            if method == "blend":
+            if is_blend:
                 depth = top_depth(cfg.blend, k)
-                audience, _ = blend(tops["density"][:depth], tops["classifier"][:depth], k, share)
+                dens, clf = _blend_parts(method)
+                audience, _ = blend(tops[dens][:depth], tops[clf][:depth], k, share)
             else:
                 audience = tops[method][:k]
             figures.update(audience_figures(audience, is_held, truth, k, name))
-        if method == "blend":
-            s = -(_ranks(scores["density"], tiebreak) + _ranks(scores["classifier"], tiebreak)).astype(np.float64)
+        if is_blend:
+            dens, clf = _blend_parts(method)
+            s = -(_ranks(scores[dens], tiebreak) + _ranks(scores[clf], tiebreak)).astype(np.float64)
         else:
             s = scores[method]
         figures["auc"] = float(roc_auc_score(labels, s[evaluated])) if len(negatives) else float("nan")
@@ -269,6 +368,7 @@ def against_best_other(rows: pd.DataFrame, method: str = "blend", metric: str = 
         se = float(diff.std(ddof=1) / np.sqrt(len(diff)))
         z = float(diff.mean() / se) if se > 0 else 0.0
         out[bucket] = {
+            "method": method,
             "best_other": best,
             "diff": round(float(diff.mean()), 4),
             "paired_se": round(se, 4),

@@ -121,8 +121,9 @@ def plots(summary: dict[str, Any]) -> dict[str, bytes]:
     return {PLOTS[m]: metric_png(summary, m) for m in metrics}
 
 
-def headline_lines(summary: dict[str, Any]) -> list[str]:
-    """One line per bucket: the blend's headline figure (and the best method's, if another) beside the baselines."""
+def headline_lines(summary: dict[str, Any], system_method: str = "blend") -> list[str]:
+    """One line per bucket: the system's headline figure (the blend, or the ensemble across representations; and
+    the best method's, if another) beside the baselines."""
     metric = headline_metric(summary)
     out = []
     for bucket, part in summary.items():
@@ -130,7 +131,7 @@ def headline_lines(summary: dict[str, Any]) -> list[str]:
         scored = {m: v for m, v in methods.items() if m not in BASELINES}
         if not scored:
             continue
-        system = "blend" if "blend" in scored else max(scored, key=scored.get)
+        system = system_method if system_method in scored else max(scored, key=scored.get)
         best = max(scored, key=scored.get)
         line = f"{bucket} lists: {system} {scored[system]:.3f}"
         if scored[best] > scored[system]:
@@ -147,15 +148,62 @@ def meaning_lines(summary: dict[str, Any]) -> list[str]:
 
 
 def comparison_lines(versus: dict[str, Any]) -> list[str]:
-    """One line per bucket: the blend against the best other method, paired over lists."""
+    """One line per bucket: the blend (or ensemble) against the best other method, paired over lists."""
     return [
-        f"{b:<7} blend - {v['best_other']}: {v['diff']:+.4f} ± {v['paired_se']:.4f} (paired se, z {v['z']:+.2f}): "
-        f"{v['verdict']}"
+        f"{b:<7} {v.get('method', 'blend')} - {v['best_other']}: {v['diff']:+.4f} ± {v['paired_se']:.4f} (paired se, "
+        f"z {v['z']:+.2f}): {v['verdict']}"
         for b, v in versus.items()
     ]
 
 
-def report_md(summary: dict[str, Any], meta: dict[str, Any], versus: dict[str, Any] | None = None) -> str:
+def choice_md(choice: dict[str, Any] | None, used: dict[str, Any] | None) -> list[str]:
+    """The ensemble's section: what the validation stage chose and why, or the weights a test run used."""
+    if choice:
+        lines = [
+            "## The ensemble, chosen on the validation stage",
+            "",
+            "Per size bucket, of the fusions within one paired standard error of the best validation recall at |H|, "
+            "the one spanning the most representations with the most even weights (reco.expansion.ensemble.choose; "
+            "test seeds are never read), beside the best option and every component alone:",
+            "",
+            "| bucket | chosen weights | offset | its validation R@\\|H\\| | best option's | best single component "
+            "| its R@\\|H\\| | list splits |",
+            "|---|---|---:|---:|---:|---|---:|---:|",
+        ]
+        for b, c in choice.items():
+            w = ", ".join(f"{k} {v:g}" for k, v in c["weights"].items())
+            lines.append(
+                f"| {b} | {w} | {c['offset']:g} | {c['validation_recall']:.4f} | "
+                f"{c.get('best_option_recall', float('nan')):.4f} | {c['best_single']} | "
+                f"{c['best_single_recall']:.4f} | {c['samples']} |"
+            )
+        lines += ["", "Every component alone (validation recall at |H|):", ""]
+        for b, c in choice.items():
+            lines.append(f"- {b}: " + ", ".join(f"{k} {v:.4f}" for k, v in c["singles"].items()))
+        return [*lines, ""]
+    if used:
+        lines = [
+            "## The ensemble",
+            "",
+            "Weights chosen on the validation stage (`bench.expansion --stage validation`; the data set's config "
+            "records them and the validation figures), applied unchanged here:",
+            "",
+        ]
+        for b, w in used["weights"].items():
+            if w:
+                off = used["offsets"].get(b, used["offset"])
+                lines.append(f"- {b}: " + ", ".join(f"{k} {v:g}" for k, v in w.items()) + f" (offset {off:g} seeds)")
+        return [*lines, ""]
+    return []
+
+
+def report_md(
+    summary: dict[str, Any],
+    meta: dict[str, Any],
+    versus: dict[str, Any] | None = None,
+    choice: dict[str, Any] | None = None,
+    used: dict[str, Any] | None = None,
+) -> str:
     """The run's expansion report: the headline figure first, then every figure by bucket and method."""
     metric = headline_metric(summary)
     lead = (
@@ -174,10 +222,11 @@ def report_md(summary: dict[str, Any], meta: dict[str, Any], versus: dict[str, A
         "",
         lead,
         "",
-        *(f"- {x}" for x in headline_lines(summary)),
+        *(f"- {x}" for x in headline_lines(summary, meta.get("headline", "blend"))),
         "",
         f"![{_TITLES[metric]}]({PLOTS[metric]})",
         "",
+        *choice_md(choice, used),
         "What each figure means:",
         "",
         *meaning_lines(summary),
@@ -190,7 +239,8 @@ def report_md(summary: dict[str, Any], meta: dict[str, Any], versus: dict[str, A
         lines += [f"![{_TITLES[RECALL]}]({PLOTS[RECALL]})", ""]
     if versus:
         lines += [
-            "Blend against the best other method of each bucket, recall at |H|, paired over the bucket's lists "
+            f"{meta.get('headline', 'blend').capitalize()} against the best other method of each bucket, recall at "
+            "|H|, paired over the bucket's lists "
             "(better / worse: two paired standard errors or more):",
             "",
             *(f"- {x}" for x in comparison_lines(versus)),
@@ -208,7 +258,7 @@ def section_lines(result: dict[str, Any]) -> list[str]:
         f"{meta['lists']} seed lists from {meta['source']}, {meta['splits']} splits (stage {meta['stage']}); "
         "every figure in [expansion.md](expansion.md).",
         "",
-        *(f"- {x}" for x in headline_lines(summary)),
+        *(f"- {x}" for x in headline_lines(summary, meta.get("headline", "blend"))),
         "",
         f"![{_TITLES[metric]}]({PLOTS[metric]})",
         "",
@@ -220,5 +270,5 @@ def console_lines(result: dict[str, Any]) -> list[str]:
     metric = headline_metric(result["buckets"])
     label = "in the list's community (top |H|)" if metric == TRUTH else "held-out seeds found (recall at |H|)"
     return [f"  expansion {result['meta']['lists']} seed lists, share {label}:"] + [
-        f"            {x}" for x in headline_lines(result["buckets"])
+        f"            {x}" for x in headline_lines(result["buckets"], result["meta"].get("headline", "blend"))
     ]

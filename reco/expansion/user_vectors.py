@@ -1,9 +1,15 @@
 """The vectors the expansion methods read per user: one, or several (a retriever's interests).
 
-``expansion.user_vectors`` names the source. ``embedding`` (the default) is the spine's pooled
-StarSpace vector, one per user (``embeddings/users.parquet``). A retriever name reads that
-retriever's saved user table (``retrieval/<name>/users``, written by its batch job): one vector
-per user for the sequence tower, two-tower and MF, up to a handful for multi-interest.
+``expansion.user_vectors`` names the source. ``embedding`` (the default; ``starspace`` is the
+same) is the spine's pooled StarSpace vector, one per user (``embeddings/users.parquet``).
+``als`` is the implicit-feedback matrix factorisation's user factors (``embeddings/als_users.parquet``,
+reco.embedding.als). A retriever name reads that retriever's saved user table
+(``retrieval/<name>/users``, written by its batch job): one vector per user for the sequence
+tower, two-tower and MF, up to a handful for multi-interest.
+
+``expansion.representations`` lists several of these (plus ``coengagement``, which has no
+vectors: reco.expansion.coengagement) for the protocol to score side by side and the ensemble
+to blend (reco.expansion.ensemble).
 
 A user is one row of ``m`` padded vectors with a mask, so a batch never splits a user. Every
 method works on the vectors themselves (LSH regions count vectors, the classifiers learn from
@@ -22,10 +28,14 @@ import numpy as np
 import pyarrow as pa
 
 from reco import artifacts
+from reco.embedding import als
 from reco.errors import ArtifactError, ConfigError, DataError
 from reco.retrieval.registry import RETRIEVERS
 
 POOLED = "embedding"
+STARSPACE = "starspace"  # the representation's name for the pooled embedding
+ALS = "als"
+COENGAGEMENT = "coengagement"
 
 
 @dataclass(frozen=True)
@@ -130,15 +140,63 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     return np.where(norm > 0, x / np.maximum(norm, 1e-12), 0.0).astype(np.float32)
 
 
+def vector_source(name: str) -> str:
+    """A representation's vector source (``starspace`` is the pooled embedding)."""
+    return POOLED if name == STARSPACE else name
+
+
+def representation_name(source: str) -> str:
+    """The representation's name of a vector source (the pooled embedding is ``starspace``)."""
+    return STARSPACE if source == POOLED else source
+
+
+def representations(cfg) -> list[str]:
+    """The representations an ``expansion`` config scores: ``representations``, else ``user_vectors`` alone."""
+    names = cfg.representations or [representation_name(cfg.user_vectors)]
+    return list(dict.fromkeys(representation_name(n) for n in names))
+
+
+def check_representations(names: list[str]) -> None:
+    """A one-line ConfigError naming ``expansion.representations`` for an unknown or vector-less name."""
+    for name in names:
+        if name in (STARSPACE, POOLED, ALS, COENGAGEMENT):
+            continue
+        try:
+            cls = RETRIEVERS.get(name)
+        except ConfigError:
+            raise ConfigError(
+                f"expansion.representations: unknown representation {name!r}; expected {STARSPACE!r}, {ALS!r}, "
+                f"{COENGAGEMENT!r} or a vector retriever ({', '.join(RETRIEVERS.names())})"
+            ) from None
+        if not cls.has_vectors:
+            raise ConfigError(f"expansion.representations: retriever {name!r} has no user vectors")
+
+
 def source_artifact(name: str) -> str:
     """The run-directory artifact holding the user vectors ``expansion.user_vectors`` names."""
-    return artifacts.USER_EMBEDDINGS if name == POOLED else artifacts.retriever(name, "users")
+    name = vector_source(name)
+    if name == POOLED:
+        return artifacts.USER_EMBEDDINGS
+    return als.USER_VECTORS if name == ALS else artifacts.retriever(name, "users")
 
 
 def check_source(name: str, recorded: Collection[str]) -> str:
     """The artifact to read, or a one-line error: an unknown name, a retriever without vectors, one not run yet."""
+    name = vector_source(name)
     if name == POOLED:
         return artifacts.USER_EMBEDDINGS
+    if name == ALS:
+        if als.USER_VECTORS not in recorded:
+            raise ArtifactError(
+                f"expansion.user_vectors={name!r} needs {als.USER_VECTORS}, which this run does not have: fit it "
+                "with reco.embedding.als.fit_run (bench.expansion does when expansion.representations names als)"
+            )
+        return als.USER_VECTORS
+    if name == COENGAGEMENT:
+        raise ConfigError(
+            f"expansion.user_vectors={name!r}: co-engagement scores users from shared topics and has no vectors; "
+            "list it in expansion.representations"
+        )
     try:
         cls = RETRIEVERS.get(name)
     except ConfigError as e:
@@ -161,7 +219,8 @@ def check_source(name: str, recorded: Collection[str]) -> str:
 
 
 def vector_columns(name: str) -> list[str]:
-    return ["user_id", "embedding"] if name == POOLED else ["user_id", "vectors", "vector_weights"]
+    name = vector_source(name)
+    return ["user_id", "embedding"] if name in (POOLED, ALS) else ["user_id", "vectors", "vector_weights"]
 
 
 def read_user_vectors(run, name: str) -> pa.Table:

@@ -57,7 +57,18 @@ def test_health_ready_and_docs(served):
     assert requests.get(f"{base}/").status_code == 200 and requests.get(f"{base}/static/explorer.js").status_code == 200
 
 
-@pytest.mark.parametrize("method", ["blend", "density", "classifier", "centroid"])
+def test_ensemble_on_a_run_without_one_is_a_clear_400(served):
+    seeds, _, _ = _community(served.run_dir)
+    r = requests.post(
+        f"{served.base}/v1/audiences/expand",
+        json={"seed_user_ids": seeds, "audience_size": 200, "method": "ensemble"},
+        headers=served.headers("expand"),
+    )
+    assert r.status_code == 400, r.text
+    assert "expansion.representations" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("method", ["blend", "density", "classifier", "centroid", "logreg"])
 def test_expand_finds_held_out_community_members(served, method):
     base, run_dir = served.base, served.run_dir
     seeds, held_out, n_users = _community(run_dir)

@@ -81,7 +81,12 @@ def pipeline_phases(cfg: Config) -> dict[str, list[Phase]]:
         ],
         "export_embeddings": [Phase((Ask("export: actors", ex.actors, ex.cpus_per_actor),), fed_by_data=True)],
         "build_index": [],  # in the driver, on the head
-        "expand": [Phase((Ask("expansion.job: actors", job.actors, job.cpus_per_actor),), fed_by_data=True)],
+        "expand": [
+            Phase((Ask("expansion.job: actors", job.actors, job.cpus_per_actor),), fed_by_data=True),
+            # the ensemble path instead (several representations): the ALS fit, then one actor pool over the lists
+            Phase((Ask("expand: the ALS fit, a Ray task", 1, 1.0),)),
+            Phase((Ask("expansion.job: actors (ensemble path)", job.actors, job.cpus_per_actor),), fed_by_data=True),
+        ],
         "evaluate": [
             Phase((Ask("evaluate (held-out): export actors", ex.actors, ex.cpus_per_actor),), fed_by_data=True),
             Phase((Ask("expansion.protocol: actors", proto.actors, proto.cpus_per_actor),), fed_by_data=True),
