@@ -7,11 +7,8 @@ Independent studies, their work spread over Ray tasks (one CPU each):
     rate BTS got in its own logs. Reward-model folds and bootstrap chunks (resampling both logs;
     with the model fixed, and refitted per draw) are tasks. Plus replay evaluation of the bandit
     policies on the random logs, one task per (policy, seed).
-  - logs: your own CSV / Parquet log (``ope.logs``) and a target from ``ope.target``: a bandit
-    of reco.policy.bandits fitted on the log's earliest rows, or the trained ranker of a run
-    directory. The target's per-row distribution is computed in chunks of rows (tasks), then
-    folds and bootstrap chunks as for OBD. The ranker is loaded here, as serving loads it, and
-    mapped to the log in reco.policy.ope.ranker_target.
+  - logs: your own CSV / Parquet log (``ope.logs``) and a target from ``ope.target`` (a bandit
+    fitted on the log's earliest rows, or a run's trained ranker): ray_jobs/ope_logs.py.
 
 The other studies run when listed in ``ope.studies``:
 
@@ -34,6 +31,8 @@ import numpy as np
 import ray
 
 from ray_jobs.common import StepTimer, job_main
+from ray_jobs.ope_logs import logs_study
+from ray_jobs.ope_tasks import cross_fit, pooled
 from reco import artifacts
 from reco.config import Config
 from reco.policy.bandits.config import BanditConfig
@@ -42,22 +41,13 @@ from reco.policy.bandits.plots import regret_png
 from reco.policy.bandits.replay import obd_features, replay
 from reco.policy.bandits.simulation import bandit_environment, regret_summary, simulate
 from reco.policy.config import PolicyConfig
-from reco.policy.ope.bootstrap import bootstrap_values, draw_seeds, paired_bootstrap, percentile_interval, split_draws
-from reco.policy.ope.config import EstimatorConfig, RankerTargetConfig, RewardModelConfig, SyntheticOPEConfig
-from reco.policy.ope.estimators import EstimatorTerms, all_estimators, ope_inputs
+from reco.policy.ope.bootstrap import draw_seeds, paired_bootstrap, percentile_interval, split_draws
+from reco.policy.ope.config import EstimatorConfig, SyntheticOPEConfig
+from reco.policy.ope.estimators import all_estimators, ope_inputs
 from reco.policy.ope.logged_data import LoggedFeedback, read_obd
-from reco.policy.ope.logged_feedback import FeedbackLog, log_columns, log_location, read_feedback
-from reco.policy.ope.logs_evaluation import (
-    LogsEvaluation,
-    assemble_logs_result,
-    logging_value,
-    refit_bootstrap,
-)
 from reco.policy.ope.obd_target import OBDEvaluation, assemble_result, on_policy_truth, time_edges, weight_diagnostics
 from reco.policy.ope.plots import logs_estimates_png, obd_estimates_png, synthetic_png
 from reco.policy.ope.replicates import SyntheticSetup, replicate_seeds, run_replicates, summarize, synthetic_setup
-from reco.policy.ope.reward_model import assemble_folds, fit_predict_fold, fold_ids
-from reco.policy.ope.target_policies import bandit_action_dist, bandit_method, feature_dim, fit_bandit, time_split
 from reco.policy.pacing.config import PacingConfig
 from reco.policy.pacing.plots import spend_png
 from reco.policy.pacing.simulate import day_seeds, simulate_day, summarize_days
@@ -73,39 +63,12 @@ CURVE_POINTS = 200
 
 
 @ray.remote(num_cpus=1)
-def _fold(log_: LoggedFeedback, folds: np.ndarray, k: int, cfg: RewardModelConfig):
-    return fit_predict_fold(log_, folds, k, cfg)
-
-
-@ray.remote(num_cpus=1)
 def _paired_bootstrap(
     evaluation: OBDEvaluation, q_hat: np.ndarray | None, draws: int, seed: int
 ) -> dict[str, np.ndarray]:
     """Draws resampling both OBD logs; q_hat None re-cross-fits the reward model in every draw."""
     estimate = partial(evaluation.estimates, q_hat=q_hat)
     return paired_bootstrap(estimate, evaluation.logged.n, evaluation.target.n, draws, seed)
-
-
-@ray.remote(num_cpus=1)
-def _bandit_dist(policy, log_: LoggedFeedback, rows: np.ndarray, samples: int, seed: list[int]) -> np.ndarray:
-    return bandit_action_dist(policy, log_, rows, samples, np.random.SeedSequence(seed))
-
-
-@ray.remote(num_cpus=1)
-def _ranker_dist(ranker, mapping, cfg: RankerTargetConfig, fb: FeedbackLog, seed: list[int]) -> np.ndarray:
-    from reco.policy.ope.ranker_target import ranker_action_dist  # torch loads only where a ranker is the target
-
-    return ranker_action_dist(ranker, mapping, fb, cfg, np.random.SeedSequence(seed))
-
-
-@ray.remote(num_cpus=1)
-def _row_bootstrap(terms: dict[str, EstimatorTerms], draws: int, seed: int) -> dict[str, np.ndarray]:
-    return bootstrap_values(terms, draws, seed)
-
-
-@ray.remote(num_cpus=1)
-def _refit_bootstrap(evaluation: LogsEvaluation, draws: int, seed: int) -> dict[str, np.ndarray]:
-    return refit_bootstrap(evaluation, draws, seed)
 
 
 @ray.remote(num_cpus=1)
@@ -132,10 +95,6 @@ def _pacing_day(cfg: PacingConfig, seed: int) -> dict:
     return simulate_day(cfg, seed)
 
 
-def _pooled(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-
-
 def _chunks(items: list, n: int) -> list[list]:
     return [c.tolist() for c in np.array_split(np.asarray(items, dtype=object), min(n, len(items))) if len(c)]
 
@@ -155,10 +114,7 @@ def obd_study(cfg: PolicyConfig, logged: LoggedFeedback, target: LoggedFeedback,
     """Estimates, intervals and relative errors for the target policy on the logging policy's rows."""
     edges = time_edges([logged, target], cfg.obd.time_blocks)
     evaluation = OBDEvaluation(logged, target, edges, cfg.reward_model, cfg.estimators)
-    folds = fold_ids(logged.n, cfg.reward_model.n_folds, cfg.reward_model.seed)
-    parts = ray.get([_fold.remote(log_ref, folds, k, cfg.reward_model) for k in range(cfg.reward_model.n_folds)])
-    q_hat = assemble_folds(logged.n, logged.n_actions, parts)
-    chosen_c = [c for _, _, c in parts if c is not None]
+    q_hat, chosen_c = cross_fit(log_ref, logged.n, logged.n_actions, cfg.reward_model)
     inputs = ope_inputs(logged, evaluation.action_dist(), q_hat)
     terms = all_estimators(inputs, cfg.estimators.clip, cfg.estimators.switch_tau)
     b = cfg.bootstrap
@@ -178,8 +134,8 @@ def obd_study(cfg: PolicyConfig, logged: LoggedFeedback, target: LoggedFeedback,
             _paired_bootstrap.remote(refit_eval, None, n, s)
             for n, s in zip(split_draws(b.refit_draws, b.tasks), draw_seeds(b.seed + 1, b.tasks))
         ]
-        refit_ci = {name: percentile_interval(v, b.level) for name, v in _pooled(ray.get(refit_refs)).items()}
-    row_ci = {name: percentile_interval(v, b.level) for name, v in _pooled(ray.get(row_refs)).items()}
+        refit_ci = {name: percentile_interval(v, b.level) for name, v in pooled(ray.get(refit_refs)).items()}
+    row_ci = {name: percentile_interval(v, b.level) for name, v in pooled(ray.get(row_refs)).items()}
     truth = on_policy_truth(target, b.draws, b.seed + 2, b.level)
     result = assemble_result(
         truth, {n: t.value() for n, t in terms.items()}, row_ci, refit_ci, weight_diagnostics(inputs.weight)
@@ -215,134 +171,6 @@ def obd_study(cfg: PolicyConfig, logged: LoggedFeedback, target: LoggedFeedback,
     # how much the estimates depend on the week being sliced: the same estimators, one week-average policy
     week = OBDEvaluation(logged, target, time_edges([logged, target], 1), cfg.reward_model, cfg.estimators)
     result["week_average_target"] = week.estimates(np.arange(logged.n), np.arange(target.n), q_hat)
-    return result
-
-
-def _row_chunks(n: int, tasks: int) -> list[np.ndarray]:
-    return [c for c in np.array_split(np.arange(n), max(1, min(tasks, n))) if c.size]
-
-
-def _chunk_seeds(seed: int, chunks: int) -> list[list[int]]:
-    return [[seed, i] for i in range(chunks)]
-
-
-def bandit_target(ope: PolicyConfig) -> tuple[FeedbackLog, np.ndarray, dict]:
-    """(evaluated rows, the bandit's distribution on them, its description): fitted on the earliest rows."""
-    tc = ope.target.bandit
-    fb = read_feedback(ope.logs)
-    fit, evaluated = time_split(fb.time_order(), tc.fit_share, fb.log.source)
-    policy = make_policy(tc.policy, fb.log.n_actions, feature_dim(fb.log), ope.bandits)
-    with StepTimer(f"fit {tc.policy} on the earliest {fit.size:,} rows"):
-        fit_bandit(policy, fb.log, fit)
-    ev = fb.subset(evaluated)
-    log_ref, policy_ref = ray.put(ev.log), ray.put(policy)
-    chunks = _row_chunks(ev.n, ope.target.tasks)
-    refs = [
-        _bandit_dist.remote(policy_ref, log_ref, rows, tc.samples, seed)
-        for rows, seed in zip(chunks, _chunk_seeds(tc.seed, len(chunks)))
-    ]
-    dist = np.concatenate(ray.get(refs))
-    settings = {
-        "thompson": {"ridge": ope.bandits.ridge, "posterior_scale": ope.bandits.posterior_scale},
-        "epsilon_greedy": {"epsilon": ope.bandits.epsilon, "ridge": ope.bandits.ridge},
-        "bernoulli_thompson": {"prior": "Beta(1, 1)"},
-    }.get(tc.policy, {})
-    ts = fb.log.timestamp
-    target = {
-        "kind": "bandit",
-        "label": f"{tc.policy} bandit",
-        "policy": tc.policy,
-        "settings": settings,
-        "fit_share": tc.fit_share,
-        "fit_rows": int(fit.size),
-        "evaluated_rows": int(evaluated.size),
-        "fit_until": float(ts[fit].max()) if ts is not None and fit.size else None,
-        "ordered_by": fb.description["ordered_by"],
-        "features": f"intercept + {len(fb.context_columns)} context column(s)",
-        "distribution": bandit_method(policy),
-        "samples": tc.samples if "estimated" in bandit_method(policy) else None,
-    }
-    return ev, dist, target
-
-
-def ranker_target(ope: PolicyConfig) -> tuple[FeedbackLog, np.ndarray, dict]:
-    """(every row, the ranker's distribution on them, its description)."""
-    from reco.policy.ope import ranker_target as rt  # torch loads only where a ranker is the target
-
-    tc = ope.target.ranker
-    with StepTimer(f"load the ranker of {tc.run_dir}"):
-        ranker = rt.load_ranker(tc.run_dir)
-    mapping = rt.map_fields(ranker, tc, log_columns(ope.logs), ope.logs.columns.user, log_location(ope.logs).uri)
-    fb = read_feedback(ope.logs, keep=mapping.log_columns())
-    known = rt.check_items(ranker, mapping, fb)
-    ranker_ref = ray.put(ranker)
-    chunks = _row_chunks(fb.n, ope.target.tasks)
-    refs = [
-        _ranker_dist.remote(ranker_ref, mapping, tc, fb.subset(rows), seed)
-        for rows, seed in zip(chunks, _chunk_seeds(tc.seed, len(chunks)))
-    ]
-    dist = np.concatenate(ray.get(refs))
-    target = rt.describe(ranker, mapping, tc, known, fb.log.n_actions)
-    target["label"] = f"ranker ({ranker.model_cfg.name}, {tc.mode})"
-    target["evaluated_rows"] = fb.n
-    return fb, dist, target
-
-
-def logs_study(ope: PolicyConfig) -> dict:
-    """Estimates and intervals of the configured target on your own logs, beside the logging policy's value."""
-    with StepTimer(f"{ope.target.kind} target on {ope.logs.path}"):
-        fb, dist, target = bandit_target(ope) if ope.target.kind == "bandit" else ranker_target(ope)
-    log_ = fb.log
-    binary = fb.description["binary_reward"]
-    evaluation = LogsEvaluation(log_, dist, ope.reward_model, ope.estimators, model_based=binary)
-    q_hat, chosen_c = None, []
-    if binary:
-        folds = fold_ids(log_.n, ope.reward_model.n_folds, ope.reward_model.seed)
-        log_ref = ray.put(log_)
-        parts = ray.get([_fold.remote(log_ref, folds, k, ope.reward_model) for k in range(ope.reward_model.n_folds)])
-        q_hat = assemble_folds(log_.n, log_.n_actions, parts)
-        chosen_c = [c for _, _, c in parts if c is not None]
-    terms = evaluation.terms(q_hat)
-    b = ope.bootstrap
-    terms_ref = ray.put(terms)
-    row_refs = [
-        _row_bootstrap.remote(terms_ref, n, s)
-        for n, s in zip(split_draws(b.draws, b.tasks), draw_seeds(b.seed, b.tasks))
-    ]
-    refit_ci = None
-    if binary and b.refit_draws:
-        refit_cfg = ope.reward_model.model_copy(
-            update={"cs": [float(np.median(chosen_c))] if chosen_c else ope.reward_model.cs[:1]}
-        )
-        refit_eval = ray.put(LogsEvaluation(log_, dist, refit_cfg, ope.estimators))
-        refit_refs = [
-            _refit_bootstrap.remote(refit_eval, n, s)
-            for n, s in zip(split_draws(b.refit_draws, b.tasks), draw_seeds(b.seed + 1, b.tasks))
-        ]
-        refit_ci = {name: percentile_interval(v, b.level) for name, v in _pooled(ray.get(refit_refs)).items()}
-    row_ci = {name: percentile_interval(v, b.level) for name, v in _pooled(ray.get(row_refs)).items()}
-    data = {**fb.description, "evaluated_rounds": log_.n}
-    weight = ope_inputs(log_, dist).weight
-    diagnostics = weight_diagnostics(weight)
-    # IPW and DR lean on the rewarded rows the target favours: few of them and the intervals say too little
-    diagnostics["rewarded_rows"] = int((log_.reward != 0).sum())
-    diagnostics["rewarded_upweighted"] = int(((weight > 1) & (log_.reward != 0)).sum())
-    result = assemble_logs_result(
-        {n: t.value() for n, t in terms.items()},
-        row_ci,
-        refit_ci,
-        diagnostics,
-        logging_value(log_, b.draws, b.seed + 2, b.level),
-        data,
-        target,
-    )
-    result["reward_model"] = (
-        {"c_per_fold": chosen_c, "mean_prediction": float(q_hat.mean()), "refit_draws": b.refit_draws}
-        if binary
-        else {"skipped": "rewards are not all 0 or 1; the reward model is a click model, so DM and DR are left out"}
-    )
-    result["row_draws"] = b.draws
-    result["level"] = b.level
     return result
 
 
