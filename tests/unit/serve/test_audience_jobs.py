@@ -6,7 +6,8 @@ Checked: uploads in each format streamed, converted and submitted; bad uploads o
 nothing behind; the byte limit while streaming (and the app's 1 MB body limit not applied to the
 upload); idempotent retries; the per-key limit; every state a job can be in, including a job
 that died without a word; paging by cursor across files and row groups; downloads; who may see
-a job; and a second app over the same storage (a restarted replica) answering for the first's jobs.
+a job; a second app over the same storage (a restarted replica) answering for the first's jobs; and
+all of a job's state on S3 (moto's server), read back by a second app.
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import shlex
 import socket
 import threading
 import time
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -33,7 +32,7 @@ from reco.expansion import job_status
 from reco.run_dir import RunDir
 from serve import jobs_routes
 from serve.auth import KeyStore, entry, new_key
-from serve.jobs_api import JobsApiError, RayJob, RayJobsApi, last_error_line, ray_token
+from serve.jobs_api import JobsApiError, RayJob, last_error_line
 from serve.settings import ServeSettings
 
 KEYS = {name: new_key() for name in ("alice", "bob", "ops", "ranker")}
@@ -110,7 +109,8 @@ def play_job(api: FakeJobsApi, job_id: str, table: pa.Table | None = None, files
     tmp = out.staging(artifacts.AUDIENCES)
     step = -(-table.num_rows // files)
     for i in range(files):
-        pq.write_table(table.slice(i * step, step), out.path(f"{tmp}/part-{i}.parquet"), row_group_size=group)
+        part = out.path(f"{tmp}/part-{i}.parquet")
+        pq.write_table(table.slice(i * step, step), part, row_group_size=group, filesystem=out.fs)
     out.commit_dir(tmp, artifacts.AUDIENCES, step="expand", rows=table.num_rows)
     job_status.write_status(
         a["status"],
@@ -149,10 +149,10 @@ def make_app(tmp_path, monkeypatch):
     run_dir.mkdir()
     stack = contextlib.ExitStack()
 
-    def make(api: FakeJobsApi, **jobs) -> str:
+    def make(api: FakeJobsApi, run_uri: str | None = None, **jobs) -> str:
         monkeypatch.setattr(jobs_routes, "RayJobsApi", lambda address: api)
         settings = ServeSettings(
-            run_dir=str(run_dir),
+            run_dir=run_uri or str(run_dir),
             max_body_bytes=20_000,
             min_seed_ids=3,
             min_audience_size=10,
@@ -472,53 +472,28 @@ def test_a_new_app_over_the_same_storage_answers_for_the_old_ones_jobs(make_app,
 # -- the Jobs API client ---------------------------------------------------------------------------
 
 
-def test_ray_token_is_read_where_ray_reads_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("RAY_AUTH_TOKEN", " from-env ")
-    assert ray_token() == "from-env"
-    monkeypatch.delenv("RAY_AUTH_TOKEN")
-    (tmp_path / "tok").write_text("from-file\n")
-    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "tok"))
-    assert ray_token() == "from-file"
-    monkeypatch.delenv("RAY_AUTH_TOKEN_PATH")
-    monkeypatch.setenv("HOME", str(tmp_path))
-    assert ray_token() is None
-    (tmp_path / ".ray").mkdir()
-    (tmp_path / ".ray" / "auth_token").write_text("from-home")
-    assert ray_token() == "from-home"
-
-
-def test_the_client_goes_to_its_address_with_the_token_whatever_ray_address_says(monkeypatch):
-    made = []
-
-    class Client:
-        def __init__(self, address, headers):
-            made.append((address, headers, os.environ.get("RAY_ADDRESS")))
-
-        def submit_job(self, **kwargs):
-            raise RuntimeError("Request failed with status code 500: boom.")
-
-        def get_job_info(self, submission_id):
-            raise RuntimeError(f"Request failed with status code 404: Job {submission_id} does not exist.")
-
-    monkeypatch.setattr("ray.job_submission.JobSubmissionClient", Client)
-    monkeypatch.setattr("serve.jobs_api.SUBMIT_RETRY_S", 0.7)
-    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")
-    monkeypatch.setenv("RAY_AUTH_TOKEN", "secret-token")
-    api = RayJobsApi("http://head:8265/")
-    assert api.info("audience-x") is None
-    assert made == [("http://head:8265", {"Authorization": "Bearer secret-token"}, None)]
-    assert os.environ["RAY_ADDRESS"] == "127.0.0.1:6379"
-    with pytest.raises(JobsApiError, match="failed to submit the job: Request failed with status code 500") as e:
-        api.submit("audience-x", "python -m ray_jobs.expand", {}, {})
-    assert "secret-token" not in str(e.value)
-    assert len(made) == 3, "tried again, each time with a new client (a restarted dashboard, a new token)"
-
-
-def test_the_expand_jobs_status_module_round_trips(tmp_path: Path):
-    target = str(tmp_path / "j" / "status.json")
-    assert job_status.read_status(target) is None
-    job_status.write_status(target, {"state": "running", "progress": 0.25})
-    got = job_status.read_status(target)
-    assert got["state"] == "running" and got["progress"] == 0.25 and got["updated_at"]
-    with pytest.raises(ValueError, match="unknown audience job state"):
-        job_status.write_status(target, {"state": "paused"})
+def test_job_state_and_results_live_in_object_storage(make_app, s3):
+    """With the run on S3, every piece of a job's state is there: a second app (a restarted replica)
+    over the same bucket reports the job and pages and downloads its results."""
+    api = FakeJobsApi()
+    root = s3.uri("jobs-run")
+    r = post(make_app(api, run_uri=root), csv_bytes(20))
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    args = api.args(job_id)
+    assert args["status"].startswith(f"{root}/audience_jobs/") and args["output"].startswith(f"{root}/audience_jobs/")
+    table = audience_table(30)
+    play_job(api, job_id, table, files=2, group=8)
+    base = make_app(api, run_uri=root)
+    job = requests.get(f"{base}/v1/audience-jobs/{job_id}", headers=auth("alice")).json()
+    assert job["state"] == "succeeded" and job["result"]["audience_rows"] == 30
+    rows, cursor = [], None
+    while True:
+        params = {"limit": 8} | ({"cursor": cursor} if cursor else {})
+        page = requests.get(f"{base}/v1/audience-jobs/{job_id}/results", headers=auth("alice"), params=params).json()
+        rows += page["rows"]
+        if (cursor := page["next_cursor"]) is None:
+            break
+    assert rows == table.to_pylist()
+    r = requests.get(f"{base}/v1/audience-jobs/{job_id}/download", headers=auth("alice"), params={"format": "parquet"})
+    assert pq.read_table(io.BytesIO(r.content)).equals(table)
