@@ -68,7 +68,7 @@ def summarise(
 Request = tuple[str, str, "dict | None"]  # (method, url, JSON body)
 
 
-def encode(method: str, url: str, body: dict | None) -> tuple[str, int, bytes]:
+def encode(method: str, url: str, body: dict | None, headers: dict[str, str] | None = None) -> tuple[str, int, bytes]:
     """(host, port, the whole HTTP/1.1 request as bytes): encoded once, sent many times."""
     parts = urlsplit(url)
     payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
@@ -76,6 +76,7 @@ def encode(method: str, url: str, body: dict | None) -> tuple[str, int, bytes]:
     head = f"{method} {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Length: {len(payload)}\r\n"
     if body is not None:
         head += "Content-Type: application/json\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     return parts.hostname or "127.0.0.1", parts.port or 80, (head + "\r\n").encode() + payload
 
 
@@ -103,7 +104,7 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
 
 
 async def _closed_loop(
-    reqs: list[Request], connections: int, seconds: float, timeout_s: float
+    reqs: list[Request], connections: int, seconds: float, timeout_s: float, headers: dict[str, str] | None
 ) -> tuple[list[float], int, str | None, float]:
     """Each connection: write a pre-encoded request, read the response, repeat (keep-alive).
 
@@ -113,7 +114,7 @@ async def _closed_loop(
     latencies: list[float] = []
     errors = 0
     first_error: str | None = None
-    encoded = [encode(*r) for r in reqs]
+    encoded = [encode(*r, headers=headers) for r in reqs]
     start = time.perf_counter()
     deadline = start + seconds
 
@@ -164,11 +165,18 @@ def _loop_factory():
 
 
 def drive(
-    reqs: list[Request], *, route: str, mode: str, connections: int, seconds: float, timeout_s: float = 30.0
+    reqs: list[Request],
+    *,
+    route: str,
+    mode: str,
+    connections: int,
+    seconds: float,
+    timeout_s: float = 30.0,
+    headers: dict[str, str] | None = None,
 ) -> LoadResult:
-    """Send ``reqs`` (cycled) from ``connections`` concurrent clients for ``seconds``."""
+    """Send ``reqs`` (cycled, each with ``headers``) from ``connections`` concurrent clients for ``seconds``."""
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        lat, errors, first_error, took = runner.run(_closed_loop(reqs, connections, seconds, timeout_s))
+        lat, errors, first_error, took = runner.run(_closed_loop(reqs, connections, seconds, timeout_s, headers))
     return summarise(route, mode, connections, took, lat, errors, first_error)
 
 

@@ -63,7 +63,6 @@ import numpy as np
 import requests
 import yaml
 
-from bench import http_load
 from bench.cpu_split import CpuSplit
 from bench.http_load import LoadResult, drive, time_calls
 from bench.serve_report import ROUTES, base_route, print_layers, print_table, summary
@@ -88,24 +87,6 @@ def bench_keys():
         key = new_key()
         write_entries(Path(d) / "keys.yaml", [entry("bench", key, ["admin"])])
         yield str(Path(d) / "keys.yaml"), key, str(Path(d) / "audit")
-
-
-@contextlib.contextmanager
-def sending_key(key: str):
-    """bench.http_load encodes each request once, with no headers but Host, Content-Length and
-    Content-Type: add ``Authorization: Bearer <key>`` to that encoding while this block runs."""
-    plain = http_load.encode
-
-    def with_key(method: str, url: str, body: dict | None) -> tuple[str, int, bytes]:
-        host, port, raw = plain(method, url, body)
-        head, sep, payload = raw.partition(b"\r\n\r\n")
-        return host, port, head + f"\r\nAuthorization: Bearer {key}".encode() + sep + payload
-
-    http_load.encode = with_key
-    try:
-        yield
-    finally:
-        http_load.encode = plain
 
 
 def key_and_log_costs(calls: int = 20_000) -> dict[str, float]:
@@ -258,13 +239,14 @@ def over_http(
             if not bodies[route]:
                 continue
             for n in connections:
-                with CpuSplit() as split, sending_key(key):
+                with CpuSplit() as split:
                     res = drive(
                         http_requests(base, route, bodies[route]),
                         route=route,
                         mode=mode,
                         connections=n,
                         seconds=seconds,
+                        headers={"Authorization": f"Bearer {key}"},
                     )
                 res.cpu_ms = split.per_request(res.requests)
                 log.info(
