@@ -29,10 +29,11 @@ scores every method on each, plus the ensemble whose weights the validation stag
 the test's, since the choice compares many weightings on a few held-out seeds per list) and
 applies its choice to the test stage of the same run (the config's recorded weights are then
 not used); ``--seeds N`` repeats the whole run
-(StarSpace, ALS, splits, classifiers) with seeds 0..N-1 in run directories of their own and
-prints the mean recall at |H| per bucket beside today's figures (StarSpace alone, the same run)
-and the targets, the ensemble against the best other method paired over lists, and each
-representation's fit time and peak memory.
+(StarSpace, ALS, splits, classifiers) with seeds 0..N-1 in run directories of their own (with
+``--reuse``, each seed's StarSpace spine is kept where its config is unchanged) and prints the
+mean recall at |H| per bucket beside today's figures (StarSpace alone, the same run) and the
+targets, the ensemble against the best other method paired over lists, and each representation's
+fit time and peak memory.
 
 Speed (random unit vectors, said so in the output; bench/expansion_speed.py):
 
@@ -212,7 +213,6 @@ def _representation_costs(cfg, run, spine: dict) -> dict:
     """Fit seconds and peak memory of each representation the run scores."""
     import tracemalloc
 
-    from reco.embedding import als
     from reco.embedding.als import run_matrix
     from reco.expansion.coengagement import CoEngagement
     from reco.expansion.user_vectors import ALS, COENGAGEMENT, STARSPACE, representations
@@ -221,8 +221,8 @@ def _representation_costs(cfg, run, spine: dict) -> dict:
     names = representations(cfg.expansion)
     if STARSPACE in names:
         out[STARSPACE] = spine.get("train_embeddings") or {"seconds": None, "peak_rss_mb": None, "note": "reused"}
-    if ALS in names and run.has(als.USER_VECTORS):
-        meta = run.entry(als.USER_VECTORS)["meta"]
+    if ALS in names and run.has(artifacts.ALS_USER_VECTORS):
+        meta = run.entry(artifacts.ALS_USER_VECTORS)["meta"]
         out[ALS] = {"seconds": meta.get("fit_seconds"), "peak_mb": meta.get("fit_peak_mb")}
     if COENGAGEMENT in names:
         _, matrix = run_matrix(run)

@@ -14,7 +14,7 @@ module is used instead because its result is a function of the data and the seed
 OpenMP thread pool, which would also compete with Ray's workers for the cores given to a task),
 it needs no compiled dependency, and it fits the data sets here in seconds (docs/embeddings.md).
 
-The expansion reads the user factors as one unit vector per user (``embeddings/als_users.parquet``),
+The expansion reads the user factors as one unit vector per user (``artifacts.ALS_USER_VECTORS``),
 the same table shape as the pooled StarSpace embedding, so every expansion method runs on them
 unchanged (reco.expansion.user_vectors).
 """
@@ -39,7 +39,6 @@ from reco.embedding.config import ALSConfig
 
 log = logging.getLogger(__name__)
 
-USER_VECTORS = artifacts.ALS_USER_VECTORS  # (user_id, embedding), beside the pooled StarSpace ones
 STEP = "fit_als"
 
 
@@ -140,7 +139,7 @@ def loss(matrix: sp.csr_matrix, fit: ALSFit, cfg: ALSConfig) -> float:
 
 
 def fit_run(run, cfg: ALSConfig) -> dict:
-    """Fit ALS on a run's training histories and write the users' unit vectors (``USER_VECTORS``).
+    """Fit ALS on a run's training histories and write the users' unit vectors (``artifacts.ALS_USER_VECTORS``).
 
     The artifact's meta holds the config it was fitted with; :func:`is_current` compares it.
     """
@@ -167,7 +166,7 @@ def fit_run(run, cfg: ALSConfig) -> dict:
         "config": cfg.model_dump(),
         "histories": histories_fingerprint(run),
     }
-    run.write_table(USER_VECTORS, vector_table("user_id", ids, unit), step=STEP, meta=summary)
+    run.write_table(artifacts.ALS_USER_VECTORS, vector_table("user_id", ids, unit), step=STEP, meta=summary)
     log.info(
         "ALS: %d users x %d topics (%d engagements), %d factors, %d iterations in %.1fs",
         len(ids),
@@ -188,7 +187,7 @@ def histories_fingerprint(run) -> str:
 
 def is_current(run, cfg: ALSConfig) -> bool:
     """The run holds ALS user vectors fitted with this config on its current histories."""
-    if not run.has(USER_VECTORS):
+    if not run.has(artifacts.ALS_USER_VECTORS):
         return False
-    meta = run.artifact(USER_VECTORS).get("meta", {})
+    meta = run.artifact(artifacts.ALS_USER_VECTORS).get("meta", {})
     return meta.get("config") == cfg.model_dump() and meta.get("histories") == histories_fingerprint(run)

@@ -26,6 +26,7 @@ import pyarrow as pa
 from threadpoolctl import ThreadpoolController
 
 from reco import artifacts
+from reco.embedding.als import run_matrix
 from reco.embedding.index import from_bytes
 from reco.errors import DataError
 from reco.expansion import baselines
@@ -123,8 +124,6 @@ class AudienceExpander:
 
     def _load_parts(self, run: RunDir) -> None:
         """Each representation of the ensemble, with the map from its user positions to this expander's."""
-        from reco.embedding.als import run_matrix
-
         own = representation_name(self.cfg.user_vectors)
         for rep in representations(self.cfg):
             if rep == COENGAGEMENT:

@@ -28,7 +28,6 @@ import numpy as np
 import pyarrow as pa
 
 from reco import artifacts
-from reco.embedding import als
 from reco.errors import ArtifactError, ConfigError, DataError
 from reco.retrieval.registry import RETRIEVERS
 
@@ -177,7 +176,7 @@ def source_artifact(name: str) -> str:
     name = vector_source(name)
     if name == POOLED:
         return artifacts.USER_EMBEDDINGS
-    return als.USER_VECTORS if name == ALS else artifacts.retriever(name, "users")
+    return artifacts.ALS_USER_VECTORS if name == ALS else artifacts.retriever(name, "users")
 
 
 def check_source(name: str, recorded: Collection[str]) -> str:
@@ -186,12 +185,12 @@ def check_source(name: str, recorded: Collection[str]) -> str:
     if name == POOLED:
         return artifacts.USER_EMBEDDINGS
     if name == ALS:
-        if als.USER_VECTORS not in recorded:
+        if artifacts.ALS_USER_VECTORS not in recorded:
             raise ArtifactError(
-                f"expansion.user_vectors={name!r} needs {als.USER_VECTORS}, which this run does not have: fit it "
-                "with reco.embedding.als.fit_run (bench.expansion does when expansion.representations names als)"
+                f"the ALS representation needs {artifacts.ALS_USER_VECTORS}, which this run does not have: the expand "
+                "step fits it (python -m ray_jobs.expand --config <the run's config>)"
             )
-        return als.USER_VECTORS
+        return artifacts.ALS_USER_VECTORS
     if name == COENGAGEMENT:
         raise ConfigError(
             f"expansion.user_vectors={name!r}: co-engagement scores users from shared topics and has no vectors; "
