@@ -19,7 +19,9 @@ with it. ``neighbours_of = "seeds"`` sums, for a user, the similarities of the s
 it among their k neighbours (each seed votes for its own k nearest users); ``"users"`` sums the
 similarities of the seeds among the user's own k neighbours (a user is judged by the company it
 keeps, so a user close to everyone gains nothing from being so). Either way a seed's many faint
-overlaps no longer add up to outweigh a few close users.
+overlaps no longer add up to outweigh a few close users. The graph costs a similarity for every
+pair of users to build (quadratic: seconds at 20,000 users, far too long at a million), so it is
+for data sets of up to some 10^5 users; without ``neighbours`` nothing is built.
 """
 
 from __future__ import annotations

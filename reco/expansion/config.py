@@ -112,8 +112,8 @@ class CoEngagementConfig(StrictModel):
     neighbours: int | None = Field(
         None,
         ge=1,
-        description="user-kNN: only each user's this many most similar users count (a kNN graph built once); "
-        "None: every user sharing a topic.",
+        description="user-kNN: only each user's this many most similar users count (a kNN graph built once, "
+        "quadratic in the users); None: every user sharing a topic.",
     )
     neighbours_of: Literal["seeds", "users"] = Field(
         "seeds",

@@ -17,7 +17,7 @@ its top ``depth x |H|``; the chooser scores every weight vector of the grid on t
 (recall at |H|, exact for every user some component ranks that high; users no component ranks
 that high are left out, as they would need a weight on a component that ranks them worse than
 the depth) and keeps, of the options within one paired standard error of the best, the one
-that spans the most representations with the most even weights. :func:`choose` refuses
+that spans the most representations with the most even weights (``EnsembleConfig.rule``). :func:`choose` refuses
 samples from the test stage, so a test seed never decides a weight.
 """
 
@@ -281,13 +281,16 @@ def choose(samples: Sequence[RankSample], cfg: EnsembleConfig) -> dict[str, Choi
     Each component alone is scored first. The candidates are the best component of every
     representation and the next best overall (``cfg.candidates`` in all, at least one per
     representation); every weight vector over ``cfg.grid`` for them (two or more non-zero) is
-    tried at every offset, beside the best single component. The rule is the one-standard-error
-    rule turned towards hedging: of every option whose mean is within one paired standard error
-    (over the bucket's list splits) of the best mean, the one spanning the most representations,
-    then with the most even weights, then the best mean. A validation stage carves its seeds
-    from the training part, so which representation is best shifts between it and the test
-    (fewer seeds, and the test's held-out members count as misses), while an even fusion of the
-    representations' best methods is rarely far from the best of them.
+    tried at every offset of ``cfg.offset_grid``, beside the best single component. The rule
+    (``cfg.rule = "hedge"``) is the one-standard-error rule turned towards hedging: of every
+    option whose mean is within one paired standard error (over the bucket's list splits) of the
+    best mean, the one spanning the most representations, then with the most even weights, then
+    the best mean; ``"best"`` keeps the best mean. A validation stage carves its seeds from the
+    training part, so which representation is best shifts between it and the test (fewer seeds,
+    and the test's held-out members count as misses), while an even fusion of the
+    representations' best methods is rarely far from the best of them; choosing on half the
+    lists and scoring the other half (validation only) puts the hedge level with or ahead of the
+    best mean (docs/expansion.md).
     """
     if any(s.stage != "validation" for s in samples):
         raise ConfigError(

@@ -75,9 +75,11 @@ def test_every_representation_is_scored_and_the_validation_samples_choose_the_en
     cfg = ExpansionConfig(
         representations=["starspace", "als", "coengagement"],
         protocol={"stage": "validation", "splits": 2, "methods": ["centroid", "logreg", "random"]},
+        coengagement={"neighbours": 20, "neighbours_of": "users"},
     )
     reps, ids = load_representations(run, cfg)
     assert list(reps.spaces) == ["starspace", "als"] and reps.coengagement is not None and len(ids) == 240
+    assert reps.coengagement.knn is not None and reps.coengagement.knn.getnnz(axis=1).max() <= 20
     worker = ProtocolWorker(run.uri, cfg.model_dump())
     rows, samples = split_samples(worker({"list": np.array(["g0", "g0"]), "split": np.array([0, 1])}))
     assert {"starspace:centroid", "als:logreg", "coengagement", "random"} <= set(rows["method"])
