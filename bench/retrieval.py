@@ -54,6 +54,7 @@ ORDER = [
     "two_tower",
     "pixie",
     "mf",
+    "als",
 ]
 DIVERSE_SHARE = 0.1  # an interest counts towards a user's diversity when it holds this share of the user's topics
 DIVERSITY_CUT = (

@@ -39,6 +39,7 @@ SLOW_FIRST = [
     "sequence_next_item",
     "mf",
     "two_tower",
+    "als",
     "multi_interest",
     "pixie",
     "pooled",

@@ -34,6 +34,19 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
     "sequence_next_item": _grid(**{"sequence.temperature": (0.05, 0.1, 0.2)}),
     "two_tower": _grid(**{"two_tower.temperature": (0.05, 0.1, 0.2), "two_tower.use_user_id": (True, False)}),
     "mf": _grid(**{"mf.dim": (32, 64), "mf.negatives": (4, 8)}),
+    "als": _grid(
+        **{
+            "als.factors": (32, 64, 128),
+            "als.regularization": (1.0, 10.0, 100.0),
+            "als.alpha": (1.0, 5.0, 20.0),
+            "als.confidence": ("binary", "log"),
+        }
+    )
+    # Last.fm's first choice sat on two edges (128 factors, regularization 100): one step outwards
+    + [
+        {"als.factors": f, "als.regularization": r, "als.alpha": 5.0, "als.confidence": "log"}
+        for f, r in ((128, 300.0), (256, 100.0), (256, 300.0))
+    ],
 }
 
 

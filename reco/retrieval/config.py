@@ -10,10 +10,11 @@ from typing import Literal
 
 from pydantic import Field
 
+from reco.embedding.config import ALSConfig
 from reco.schema import StrictModel
 
 RetrieverName = Literal[
-    "popularity", "last_items_knn", "pooled", "multi_interest", "sequence_tower", "two_tower", "pixie", "mf"
+    "popularity", "last_items_knn", "pooled", "multi_interest", "sequence_tower", "two_tower", "pixie", "mf", "als"
 ]
 
 
@@ -163,6 +164,15 @@ class MfConfig(RayJobSettings):
     embed_batch_size: int = Field(2048, ge=1, description="Users per batch of Ray Data inference.")
 
 
+class AlsRetrievalConfig(ALSConfig):
+    """Weighted implicit-feedback ALS (reco.embedding.als, the expansion's fit) as a retriever.
+
+    The same fields as ``expansion.als`` (factors, regularization, alpha, confidence, iterations,
+    cg_steps, seed) so the one solver serves both; set apart because retrieval chooses its own
+    values on its own validation part (bench.retrieval --tune).
+    """
+
+
 class RetrievalConfig(StrictModel):
     default: RetrieverName = Field("pooled", description="Retriever used when a request names none.")
     k: int = Field(100, ge=1, description="Candidates per request.")
@@ -174,3 +184,4 @@ class RetrievalConfig(StrictModel):
     two_tower: TwoTowerConfig = TwoTowerConfig()
     pixie: PixieConfig = PixieConfig()
     mf: MfConfig = MfConfig()
+    als: AlsRetrievalConfig = AlsRetrievalConfig()

@@ -2,7 +2,7 @@
 
 A config (``retrieval.default``), a request (``/v1/recommend``'s ``retriever``) or a job names a
 retriever; :data:`RETRIEVERS` lists them all. A retriever cheap enough to build from the
-spine's artifacts (popularity, item-kNN, pooled, Pixie) loads from a run that never saved it;
+spine's artifacts (popularity, item-kNN, pooled, Pixie, ALS) loads from a run that never saved it;
 the others need their batch job first, and the error says which.
 """
 
@@ -12,6 +12,7 @@ import logging
 
 from reco import artifacts
 from reco.registry import Registry
+from reco.retrieval.als import AlsRetriever
 from reco.retrieval.base import META, Retriever
 from reco.retrieval.config import RetrievalConfig
 from reco.retrieval.item_knn import LastItemsKnnRetriever
@@ -37,6 +38,7 @@ for _cls in (
     TwoTowerRetriever,
     PixieRetriever,
     MfRetriever,
+    AlsRetriever,
 ):
     RETRIEVERS.add(_cls.name, _cls)
 

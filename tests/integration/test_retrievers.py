@@ -42,7 +42,10 @@ SETTINGS = [
     "retrieval.mf.dim=16",
     "retrieval.mf.num_workers=1",
 ]
-NAMES = ["popularity", "last_items_knn", "pooled", "multi_interest", "sequence_tower", "two_tower", "pixie", "mf"]
+NAMES = [
+    *("popularity", "last_items_knn", "pooled", "multi_interest", "sequence_tower", "two_tower", "pixie", "mf"),
+    "als",
+]
 
 
 @pytest.fixture(scope="module")

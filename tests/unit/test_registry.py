@@ -36,6 +36,7 @@ def test_every_domain_registry_holds_its_members():
         "two_tower",
         "pixie",
         "mf",
+        "als",
     ]
     assert all(RETRIEVERS.get(n).name == n for n in RETRIEVERS)
     assert POLICIES.names() == ["thompson", "bernoulli_thompson", "epsilon_greedy", "random"]
