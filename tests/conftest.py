@@ -146,10 +146,10 @@ def serve_app(ray_session):
     busy 2-core machine); deletes the application and stops Serve on exit.
     """
     import contextlib
-    import time
 
-    import requests
     from ray import serve
+
+    from tests.e2e.helpers import wait_ready
 
     @contextlib.contextmanager
     def run(app, name: str, route_prefix: str = "/", timeout_s: float = 300):
@@ -158,18 +158,7 @@ def serve_app(ray_session):
         serve.run(app, name=name, route_prefix=route_prefix, blocking=False)
         base = f"http://127.0.0.1:{port}{route_prefix.rstrip('/')}"
         try:
-            deadline, last = time.time() + timeout_s, "no answer"
-            while time.time() < deadline:
-                try:
-                    r = requests.get(f"{base}/readyz", timeout=10)
-                    if r.status_code == 200:
-                        break
-                    last = f"{r.status_code} {r.text[:200]}"
-                except requests.ConnectionError as e:
-                    last = str(e)[:200]
-                time.sleep(1)
-            else:
-                raise AssertionError(f"{name} not ready within {timeout_s:.0f}s: {last}")
+            wait_ready(base, name, timeout_s)
             yield base
         finally:
             serve.delete(name)

@@ -119,7 +119,8 @@ class AudienceExpander:
         self._blas = ThreadpoolController()
         # The ensemble's other representations load on its first request (a run served without it pays nothing).
         self.run_uri = run_uri
-        self.parts: dict[str, tuple[AudienceExpander, np.ndarray]] = {}
+        # representation -> (its expander, its user positions in this expander's, this one's in its; -1: none)
+        self.parts: dict[str, tuple[AudienceExpander, np.ndarray, np.ndarray]] = {}
         self.coengagement: CoEngagement | None = None
 
     def _load_parts(self, run: RunDir) -> None:
@@ -135,11 +136,14 @@ class AudienceExpander:
                 picked = matrix[np.maximum(rows, 0)].multiply((rows >= 0)[:, None]).tocsr()
                 self.coengagement = CoEngagement.build(picked, self.cfg.coengagement)
             elif rep == own:
-                self.parts[rep] = (self, np.arange(self.n_users))
+                self.parts[rep] = (self, np.arange(self.n_users), np.arange(self.n_users))
             else:
                 sub_cfg = self.cfg.model_copy(update={"user_vectors": vector_source(rep), "representations": []})
                 sub = AudienceExpander(run.uri, sub_cfg)
-                self.parts[rep] = (sub, np.asarray([self.position.get(r, -1) for r in sub.raw_ids.tolist()]))
+                to_main = np.asarray([self.position.get(r, -1) for r in sub.raw_ids.tolist()], np.int64)
+                from_main = np.full(self.n_users, -1, np.int64)
+                from_main[to_main[to_main >= 0]] = np.flatnonzero(to_main >= 0)
+                self.parts[rep] = (sub, to_main, from_main)
 
     @property
     def n_users(self) -> int:
@@ -224,9 +228,7 @@ class AudienceExpander:
         rep, _, method = name.partition(":")
         if rep not in self.parts:
             raise DataError(f"the ensemble names {name!r}; expansion.representations does not list {rep!r}")
-        sub, to_main = self.parts[rep]
-        from_main = np.full(self.n_users, -1, np.int64)
-        from_main[to_main[to_main >= 0]] = np.flatnonzero(to_main >= 0)
+        sub, to_main, from_main = self.parts[rep]
         sub_seeds = np.unique(from_main[seeds][from_main[seeds] >= 0])
         if method == "blend":
             ties = sub.all_positions

@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -27,10 +26,9 @@ import pytest
 import requests
 import yaml
 
-from reco import artifacts
-from reco.run_dir import RunDir
 from serve.auth import entry, new_key
 from tests.conftest import free_port
+from tests.e2e.helpers import community, wait_ready
 
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,20 +57,6 @@ def _gateways() -> list:
     from ray.util.state import list_actors
 
     return list_actors(filters=[("class_name", "=", f"ServeReplica:{APP}:Gateway"), ("state", "=", "ALIVE")])
-
-
-def _wait_ready(base: str, timeout_s: float = 300) -> None:
-    deadline, last = time.time() + timeout_s, "no answer"
-    while time.time() < deadline:
-        try:
-            r = requests.get(f"{base}/readyz", timeout=10)
-            if r.status_code == 200:
-                return
-            last = f"{r.status_code} {r.text[:200]}"
-        except requests.RequestException as e:
-            last = str(e)[:200]
-        time.sleep(1)
-    raise AssertionError(f"{APP} not ready within {timeout_s:.0f}s: {last}")
 
 
 @pytest.fixture(scope="module")
@@ -116,24 +100,12 @@ def app(tiny_run, ray_session, tmp_path_factory):
     serve.run(compose(settings), name=APP, route_prefix=PREFIX, blocking=False)
     base = f"http://127.0.0.1:{port}{PREFIX}"
     try:
-        _wait_ready(base)
+        wait_ready(base, APP)
         yield JobsApp(base, tmp / "jobs", keys)
     finally:
         serve.delete(APP)
         if started:
             serve.shutdown()
-
-
-def _community(run_dir: str) -> tuple[list[str], list[str], int]:
-    """Raw ids of the largest planted community's members, split 70/30, and the user count."""
-    run = RunDir(run_dir)
-    truth = run.read_table(artifacts.USER_COMMUNITIES).to_pandas()
-    vocab = run.read_table(artifacts.USER_VOCAB).to_pandas().set_index("user_id")["raw_id"]
-    biggest = truth.community.value_counts().idxmax()
-    members = vocab.loc[truth[truth.community == biggest].user_id].tolist()
-    np.random.default_rng(0).shuffle(members)
-    cut = int(len(members) * 0.7)
-    return members[:cut], members[cut:], len(vocab)
 
 
 def _csv(**columns) -> bytes:
@@ -156,7 +128,7 @@ class Submitted:
 @pytest.fixture(scope="module")
 def submitted(app, tiny_run) -> Submitted:
     """Both jobs submitted at once, so they run while the tests below look at other things."""
-    seeds, held_out, n_users = _community(tiny_run[0])
+    seeds, held_out, n_users = community(tiny_run[0])
     ids = seeds + ["nobody-1", "nobody-2"]
     body = _csv(seed_list_id=["community"] * len(ids), user_id=ids) + b"\n" * 4_096  # over max_body_bytes
     r = app.post(body, key="community-1")

@@ -19,7 +19,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import requests
@@ -28,22 +27,10 @@ from hypothesis import HealthCheck, settings
 from reco import artifacts
 from reco.run_dir import RunDir
 from serve.audit import seed_digest
+from tests.e2e.helpers import community
 
 pytestmark = pytest.mark.ray
 OPEN = {"/healthz", "/readyz"}  # in the schema and open; /docs, /openapi.json, / and /static/* are not in it
-
-
-def _community(run_dir: str) -> tuple[list[str], list[str], int]:
-    """Raw ids of the largest planted community's members, split 70/30, and the user count."""
-    run = RunDir(run_dir)
-    truth = run.read_table(artifacts.USER_COMMUNITIES).to_pandas()
-    vocab = run.read_table(artifacts.USER_VOCAB).to_pandas().set_index("user_id")["raw_id"]
-    biggest = truth.community.value_counts().idxmax()
-    members = vocab.loc[truth[truth.community == biggest].user_id].tolist()
-    rng = np.random.default_rng(0)
-    rng.shuffle(members)
-    cut = int(len(members) * 0.7)
-    return members[:cut], members[cut:], len(vocab)
 
 
 def test_health_ready_and_docs(served):
@@ -58,7 +45,7 @@ def test_health_ready_and_docs(served):
 
 
 def test_ensemble_on_a_run_without_one_is_a_clear_400(served):
-    seeds, _, _ = _community(served.run_dir)
+    seeds, _, _ = community(served.run_dir)
     r = requests.post(
         f"{served.base}/v1/audiences/expand",
         json={"seed_user_ids": seeds, "audience_size": 200, "method": "ensemble"},
@@ -71,7 +58,7 @@ def test_ensemble_on_a_run_without_one_is_a_clear_400(served):
 @pytest.mark.parametrize("method", ["blend", "density", "classifier", "centroid", "logreg"])
 def test_expand_finds_held_out_community_members(served, method):
     base, run_dir = served.base, served.run_dir
-    seeds, held_out, n_users = _community(run_dir)
+    seeds, held_out, n_users = community(run_dir)
     size = 2 * len(held_out)
     r = requests.post(
         f"{base}/v1/audiences/expand",
@@ -236,7 +223,7 @@ def test_every_route_but_health_refuses_a_missing_or_wrong_key(served):
 
 
 def test_a_key_without_the_routes_scope_is_403_and_with_it_200(served):
-    seeds, _, _ = _community(served.run_dir)
+    seeds, _, _ = community(served.run_dir)
     calls = {
         "expand": ("post", "/v1/audiences/expand", {"seed_user_ids": seeds[:20], "audience_size": 20}),
         "rank": ("post", "/v1/rank", {"user_id": "1", "item_ids": ["1"]}),
@@ -266,14 +253,14 @@ def test_request_ids_are_the_clients_or_serves_and_come_back_once(served):
 
 def test_too_few_known_seeds_is_under_the_floor(served):
     """Ten distinct ids, six of them users: over the expander's own minimum (5), under the floor (10)."""
-    seeds, _, _ = _community(served.run_dir)
+    seeds, _, _ = community(served.run_dir)
     body = {"seed_user_ids": [*UNKNOWN[:4], *seeds[:6]], "audience_size": 20}
     r = _send(served, "post", "/v1/audiences/expand", body, served.headers("expand"))
     assert_error(r, 422, "only 6 of the seed ids are known users; at least 10 are needed")
 
 
 def test_seeds_never_come_back_even_when_the_audience_is_everyone(served):
-    seeds, _, n_users = _community(served.run_dir)
+    seeds, _, n_users = community(served.run_dir)
     r = requests.post(
         f"{served.base}/v1/audiences/expand",
         json={"seed_user_ids": seeds, "audience_size": n_users, "method": "blend"},
@@ -286,7 +273,7 @@ def test_seeds_never_come_back_even_when_the_audience_is_everyone(served):
 
 
 def test_expansions_are_in_the_audit_log(served):
-    seeds, _, _ = _community(served.run_dir)
+    seeds, _, _ = community(served.run_dir)
     sent = {}
     for i in range(3):
         rid = f"audit-{i}-{time.time_ns()}"
@@ -408,7 +395,7 @@ def test_redeploy_new_run_dir_without_failed_requests(served, tmp_path):
     _wait_for_deployments(served.name, {"Gateway"})
     new_dir = str(tmp_path / "next-run")
     shutil.copytree(run_dir, new_dir)
-    seeds, _, _ = _community(run_dir)
+    seeds, _, _ = community(run_dir)
     statuses: list[int] = []
     stop = threading.Event()
 
