@@ -50,7 +50,14 @@ from reco.expansion.list_models import ARTIFACT, VectorLookup, fit_list_models
 from reco.expansion.region_density import Hyperplanes, region_counts
 from reco.expansion.scoring import AudienceBatchScorer, audiences_from_candidates
 from reco.expansion.seed_lists import SeedList, lists_table, read_seed_table, resolve
-from reco.expansion.user_vectors import COENGAGEMENT, VectorSets, check_source, representations, vector_columns
+from reco.expansion.user_vectors import (
+    COENGAGEMENT,
+    VectorSets,
+    check_representations,
+    check_source,
+    representations,
+    vector_columns,
+)
 from reco.run_dir import RunDir
 from reco.vocab import Vocabulary
 
@@ -209,6 +216,7 @@ def expand(cfg: Config, run: RunDir, out: RunDir, progress: Progress) -> dict:
             "skipped": "no seed lists (expansion.seed_lists is not set and the run has no planted truth)",
         }
     table, source, truth = found
+    check_representations(representations(ex))  # an unknown name is an error even where the blend runs alone
     if shared:  # an audience job only reads the run: its representations must be there already
         ensure_representations(cfg, run)
     vectors_rel = check_source(ex.user_vectors, run.names())

@@ -86,3 +86,10 @@ def test_a_bucket_without_weights_fails_before_writing_audiences(copy_run):
     with pytest.raises(ConfigError, match=r"expansion.ensemble.weights has none for the .*small"):
         expand.run(cfg, run)
     assert {name: RunDir(str(path)).entry(name) for name in before} == before
+
+
+def test_an_unknown_representation_is_a_one_line_error_even_without_weights(copy_run):
+    path = copy_run("ensemble-unknown")
+    cfg = load_config("configs/tiny.yaml", [f"run_dir={path}", "expansion.representations=[nope,starspace]"])
+    with pytest.raises(ConfigError, match="expansion.representations: unknown representation 'nope'"):
+        expand.run(cfg, RunDir(str(path)))
