@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from reco.schema import StrictModel
 
@@ -63,10 +63,54 @@ class ExportConfig(StrictModel):
 
 
 class IndexConfig(StrictModel):
-    kind: Literal["flat", "ivf", "hnsw"] = "flat"
-    nlist: int = Field(0, ge=0, description="IVF lists; 0 picks about 4*sqrt(n).")
-    nprobe: int = Field(16, ge=1)
+    """The user index (reco.embedding.index, built by ray_jobs/build_index.py).
+
+    ``flat`` is exact and holds every float (n x dim x 4 bytes); ``ivf`` and ``ivfpq`` train
+    their quantizers on a sample and add the users in shards by Ray tasks, ``ivfpq`` keeping
+    only ``pq_m``-byte codes per user so that an index of more users than one node holds as
+    floats still fits; ``hnsw`` is a graph built in the driver.
+    """
+
+    kind: Literal["flat", "ivf", "ivfpq", "hnsw"] = Field(
+        "flat",
+        description="flat: exact; ivf: inverted lists of full vectors; ivfpq: inverted lists of product-quantised "
+        "codes (pq_m x pq_nbits bits a user); hnsw: a graph. Measured at 1M users in docs/scaling.md.",
+    )
+    nlist: int = Field(0, ge=0, description="IVF lists (ivf, ivfpq); 0 picks about 4*sqrt(n), at most n/39.")
+    nprobe: int = Field(16, ge=1, description="Lists searched per query (ivf, ivfpq): recall against query time.")
+    pq_m: int = Field(
+        16,
+        ge=1,
+        description="ivfpq: sub-quantizers per vector, i.e. bytes per user at pq_nbits=8; must divide the dimension.",
+    )
+    pq_nbits: int = Field(8, ge=4, le=12, description="ivfpq: bits per sub-quantizer code (2**nbits centroids each).")
+    train_size: int = Field(
+        0,
+        ge=0,
+        description="Vectors sampled to train ivf/ivfpq; 0 picks 64 per list and, for ivfpq, at least 64 per "
+        "PQ centroid, at most n.",
+    )
+    shard_rows: int = Field(
+        250_000, ge=1, description="ivf, ivfpq: vectors each Ray task reads, encodes and hands back to be merged."
+    )
+    min_vectors: int = Field(
+        1000, ge=1, description="Fewer vectors than this build a flat index whatever the kind (exact and cheap)."
+    )
     hnsw_m: int = Field(32, ge=4)
     ef_search: int = Field(128, ge=1)
     ef_construction: int = Field(80, ge=1)
     recall_queries: int = Field(1000, ge=1, description="Queries used to measure recall@10 against exact search.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IndexConfig:
+        if self.kind in ("ivf", "ivfpq") and self.train_size and self.nlist and self.train_size < self.nlist:
+            raise ValueError(
+                f"index.train_size {self.train_size} is below index.nlist {self.nlist}: k-means needs "
+                "at least one training vector per list"
+            )
+        if self.kind == "ivfpq" and self.train_size and self.train_size < 2**self.pq_nbits:
+            raise ValueError(
+                f"index.train_size {self.train_size} is below the 2**index.pq_nbits = "
+                f"{2**self.pq_nbits} centroids each PQ sub-quantizer trains"
+            )
+        return self
