@@ -81,6 +81,9 @@ def ray_session(s3):
     from ray_jobs.common import configure_data_context
 
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    # Ray Train's controller polls its workers every 2 s: a tiny run would wait out the interval at
+    # its start and end. The tests' runs poll faster (local clusters and subprocess jobs inherit it).
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
     if not ray.is_initialized():
         # address="local": always a fresh instance for the tests, even when a `ray start` cluster runs here
         ray.init(

@@ -130,7 +130,7 @@ class LocalCluster:
             if time.time() > deadline:
                 self.client.stop_job(job)
                 raise TimeoutError(f"job {job} still {status} after {timeout_s:.0f}s")
-            time.sleep(2)
+            time.sleep(0.5)
         return status, self.client.get_job_logs(job)
 
     def actor_nodes(self) -> dict[str, set[str]]:
