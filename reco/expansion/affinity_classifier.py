@@ -13,11 +13,12 @@ products, so a user's logit does not depend on its batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from reco.expansion.config import ClassifierConfig
-from reco.expansion.fixed_point import USER_BITS, WEIGHT_BITS, check_exact, column_exponents, exact_matmul, on_grid
+from reco.expansion.fixed_point import USER_BITS, WEIGHT_BITS, check_exact, column_exponents, on_grid
 
 
 @dataclass(frozen=True)
@@ -225,11 +226,45 @@ class StackedClassifiers:
         return cls(w1_int, b1_int, shift1, w2_int, b2_int, -(e_h + e2))
 
     def logits(self, x_int: np.ndarray) -> np.ndarray:
+        """(L, B) logits of B users on the user grid (fixed_point.user_grid).
+
+        The grid exponents are folded into the weights once (:meth:`scaled`): scaling by a power
+        of two is exact, so ``x @ (w * 2^s)`` has the same bits as ``ldexp(x @ w, s)``. Layer 1 is
+        one product of the (L * h, d + 1) stacked weights (the bias as a last column) with the
+        users, list-major, so each list's hidden units are a contiguous (h, B) block and layer 2 is
+        one stacked product; every sum is exact, so any order gives the same bits.
+        """
+        w1t, w2, b2 = self.scaled
         n_lists, hidden = self.w2.shape
-        pre = exact_matmul(x_int, self.w1) + self.b1
-        h = np.rint(np.ldexp(np.maximum(pre, 0.0), self.shift1))
-        out = np.einsum("blh,lh->lb", h.reshape(len(x_int), n_lists, hidden), self.w2) + self.b2[:, None]
-        return np.ldexp(out, self.out_exp[:, None])
+        xa = np.empty((x_int.shape[1] + 1, len(x_int)))
+        xa[:-1] = x_int.T
+        xa[-1] = 1.0
+        h = w1t @ xa  # (L * h, B): pre-activations on the hidden grid
+        np.maximum(h, 0.0, out=h)
+        np.rint(h, out=h)
+        out = np.matmul(w2, h.reshape(n_lists, hidden, len(x_int)))[:, 0, :]
+        out += b2[:, None]
+        return out
+
+    @cached_property
+    def scaled(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(w1t (L * h, d + 1) with the bias column, w2 (L, 1, h), b2 (L,)), grid exponents folded in."""
+        check_exact(float((np.abs(self.w1).sum(axis=0) * 2.0**USER_BITS + np.abs(self.b1)).max(initial=0.0)))
+        scale1 = np.ldexp(1.0, self.shift1.astype(np.int64))[:, None]
+        w1t = np.ascontiguousarray(np.concatenate([self.w1.T, self.b1[:, None]], axis=1) * scale1)
+        scale2 = np.ldexp(1.0, self.out_exp.astype(np.int64))
+        return w1t, np.ascontiguousarray((self.w2 * scale2[:, None])[:, None, :]), self.b2 * scale2
+
+    def reference_logits(self, x_int: np.ndarray) -> np.ndarray:
+        """:meth:`logits` written plainly, list by list, with the grid exponents applied by ``ldexp``."""
+        n_lists, hidden = self.w2.shape
+        out = np.empty((n_lists, len(x_int)))
+        for lst in range(n_lists):
+            cols = slice(lst * hidden, (lst + 1) * hidden)
+            pre = x_int @ self.w1[:, cols] + self.b1[cols]
+            h = np.rint(np.ldexp(np.maximum(pre, 0.0), self.shift1[cols]))
+            out[lst] = np.ldexp(h @ self.w2[lst] + self.b2[lst], self.out_exp[lst])
+        return out
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {f"clf_{k}": getattr(self, k) for k in ("w1", "b1", "shift1", "w2", "b2", "out_exp")}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -68,10 +69,25 @@ class Hyperplanes:
 
     def codes(self, vectors: np.ndarray) -> np.ndarray:
         """(B, m) region of each user in each repetition, as int32 in [0, 2^n)."""
-        proj = exact_matmul(user_grid(vectors), self.normals)
-        bits = (proj > self.offsets).reshape(len(proj), self.repetitions, self.n_planes)
-        weights = (1 << np.arange(self.n_planes)).astype(np.int32)
-        return (bits.astype(np.int32) * weights).sum(axis=2, dtype=np.int32)
+        return self.codes_of_grid(user_grid(vectors))
+
+    def codes_of_grid(self, x_int: np.ndarray) -> np.ndarray:
+        """:meth:`codes` of vectors already on the user grid (fixed_point.user_grid).
+
+        Each repetition's n bits are read as a number by one float32 product with (1, 2, 4, ...):
+        sums of distinct powers of two below 2^14 are exact in float32, so these are the codes
+        ``sum(bit_j << j)`` without a reduction over a short axis for every user and repetition.
+        """
+        proj = x_int @ self.checked_normals  # exact: integers on grids whose products stay below 2^52
+        bits = (proj > self.offsets).view(np.uint8).reshape(-1, self.n_planes)
+        codes = bits.astype(np.float32) @ np.ldexp(np.float32(1.0), np.arange(self.n_planes)).astype(np.float32)
+        return codes.astype(np.int32).reshape(len(proj), self.repetitions)
+
+    @cached_property
+    def checked_normals(self) -> np.ndarray:
+        """The normals, once checked to keep every product with a user exact (fixed_point.exact_matmul)."""
+        exact_matmul(np.zeros((0, self.normals.shape[0])), self.normals)
+        return self.normals
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {
@@ -194,38 +210,55 @@ class SparseListScorer:
     ``(seeds_r + alpha) / (users_r + beta) = alpha * w_r + seeds_r * w_r`` with
     ``w_r = 1 / (users_r + beta)`` (``1 / beta`` and no seed part for dropped regions). So a
     user's score is ``(alpha * W(user) + D(user)) / m``, where ``W`` sums ``w`` over the user's
-    regions (once per batch for all lists) and ``D`` adds ``seeds_r * w_r`` only for users in
-    seeded regions, found by a search in the batch's sorted region keys. Memory is the seeded
-    entries; time grows with the users sharing a region with a seed, not with users x lists x m.
-    Each user's sums run in repetition order, so its score does not depend on the batch.
+    regions (once per batch for all lists) and ``D`` adds ``seeds_r * w_r`` only where the user's
+    region holds seeds of the list. Every list's seeded entries sit in one table sorted by region
+    key (repetition x 2^n + region) with an offset per key, so a user's m keys point straight at
+    the entries of every list that seeded them: one gather per user and repetition, then one
+    weighted count over all the batch's (list, user) cells. Memory is the seeded entries plus one
+    offset per region; time grows with the users sharing a region with a seed, not with users x
+    lists x m. Each cell's sums run in repetition order, so a user's score does not depend on the
+    batch.
     """
 
     def __init__(self, tables: list[SparseTable], users: np.ndarray, min_users: int):
         self.tables = tables
         self.n_reps, self.n_regions = users.shape
-        self.weights = {b: region_weights(users, b, min_users) for b in {t.beta for t in tables}}
-        self.keys = [t.repetition.astype(np.int64) * self.n_regions + t.region for t in tables]
-        self.values = [t.seeds * self.weights[t.beta][t.repetition, t.region] for t in tables]
+        betas = sorted({t.beta for t in tables})
+        self.weights = np.stack([region_weights(users, b, min_users) for b in betas]) if betas else np.empty(0)
+        self.beta_of = np.array([betas.index(t.beta) for t in tables], np.int64)
+        self.alpha = np.array([t.alpha for t in tables], np.float64)
+        keys = np.concatenate([t.repetition.astype(np.int64) * self.n_regions + t.region for t in tables] or [[]])
+        values = np.concatenate(
+            [t.seeds * self.weights[b][t.repetition, t.region] for t, b in zip(tables, self.beta_of)] or [[]]
+        )
+        owner = np.repeat(np.arange(len(tables), dtype=np.int64), [len(t.region) for t in tables])
+        order = np.argsort(keys.astype(np.int64), kind="stable")
+        self.entry_list, self.entry_value = owner[order], values[order].astype(np.float64)
+        self.offsets = np.searchsorted(keys[order], np.arange(self.n_reps * self.n_regions + 1))
+        self.rep_base = np.arange(self.n_reps, dtype=np.int64) * self.n_regions
 
     def scores(self, codes: np.ndarray) -> np.ndarray:
         """(L, B) density scores of the batch's users."""
         b, m = codes.shape
-        shared = {}
-        for beta, w in self.weights.items():
-            total = np.zeros(b)
+        n_lists = len(self.tables)
+        flat = codes + self.rep_base  # (B, m) keys, user-major
+        shared = np.zeros((len(self.weights), b))
+        for i, w in enumerate(self.weights):
+            gathered = w.ravel()[flat.T]  # (m, B): one gather, then the repetitions added in order
             for rep in range(m):
-                total += w[rep, codes[:, rep]]
-            shared[beta] = total
-        flat = flat_regions(codes, self.n_regions).ravel()  # user-major: index = user * m + rep
-        order = np.argsort(flat, kind="stable")
-        sorted_keys = flat[order]
-        out = np.empty((len(self.tables), b))
-        for i, t in enumerate(self.tables):
-            lo = np.searchsorted(sorted_keys, self.keys[i], side="left")
-            hi = np.searchsorted(sorted_keys, self.keys[i], side="right")
-            counts = hi - lo
-            starts = np.repeat(lo - np.r_[0, np.cumsum(counts)[:-1]], counts)
-            hits = order[np.arange(counts.sum()) + starts] // m
-            seeded = np.bincount(hits, weights=np.repeat(self.values[i], counts), minlength=b)
-            out[i] = (t.alpha * shared[t.beta] + seeded) / m
+                shared[i] += gathered[rep]
+        flat = flat.ravel()
+        start = self.offsets[flat]
+        count = self.offsets[flat + 1] - start
+        n_hits = int(count.sum())
+        # Entry positions of every (user, repetition)'s hits, in (user, repetition, list) order.
+        pos = np.arange(n_hits) + np.repeat(start - (np.cumsum(count) - count), count)
+        cell = self.entry_list[pos] * b + np.repeat(np.arange(b), count.reshape(b, m).sum(axis=1))
+        seeded = np.bincount(cell, weights=self.entry_value[pos], minlength=n_lists * b).reshape(n_lists, b)
+        if len(self.weights) == 1:
+            out = self.alpha[:, None] * shared[0]
+        else:
+            out = self.alpha[:, None] * shared[self.beta_of]
+        out += seeded
+        out /= m
         return out

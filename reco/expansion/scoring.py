@@ -18,7 +18,7 @@ from reco.expansion.blend import SOURCES, blend, position_scores
 from reco.expansion.fixed_point import user_grid
 from reco.expansion.list_models import ARTIFACT, ListModels
 from reco.expansion.region_density import SparseListScorer
-from reco.expansion.topk import batch_top_k, exclude_seeds, merge_top_k, top_k
+from reco.expansion.topk import batch_top_k, exclude_seeds, merge_top_k
 from reco.expansion.user_vectors import VectorSets
 
 METHODS = ("density", "classifier")
@@ -37,9 +37,14 @@ AUDIENCE_SCHEMA = pa.schema(
 
 
 class ListScorer:
-    """Scores of users under every list's density table and classifier (seeds at -inf)."""
+    """Scores of users under every list's density table and classifier (seeds at -inf).
 
-    def __init__(self, models: ListModels, chunk: int = 4096):
+    Users are scored ``chunk`` vectors at a time: small enough that a chunk's hidden units
+    (chunk x L x h float64) stay in cache between the product that makes them and the one that
+    reads them, large enough that the per-chunk Python calls cost little per user-list pair.
+    """
+
+    def __init__(self, models: ListModels, chunk: int = 512):
         self.models = models
         self.density = SparseListScorer(models.tables, models.region_users, models.min_region_users)
         self.classifiers = models.stacked()
@@ -51,12 +56,16 @@ class ListScorer:
         n_lists = len(self.models.list_ids)
         dens = np.empty((n_lists, len(user_ids)))
         clf = np.empty((n_lists, len(user_ids)))
-        for start in range(0, len(user_ids), self.chunk):
-            part = slice(start, start + self.chunk)
+        step = max(1, self.chunk // max(sets.per_user, 1))
+        for start in range(0, len(user_ids), step):
+            part = slice(start, start + step)
             chunk = sets.take(part)
-            v = chunk.flat()
-            dens[:, part] = chunk.best(self.density.scores(self.models.lsh.codes(v)))
-            clf[:, part] = chunk.best(self.classifiers.logits(user_grid(v)))
+            x_int = user_grid(chunk.flat())
+            d = self.density.scores(self.models.lsh.codes_of_grid(x_int))
+            c = self.classifiers.logits(x_int)
+            single = chunk.per_user == 1 and bool(chunk.mask.all())  # one vector each: its scores as they are
+            dens[:, part] = d if single else chunk.best(d)
+            clf[:, part] = c if single else chunk.best(c)
         for s in (dens, clf):
             exclude_seeds(s, user_ids, self.models.seed_list, self.models.seed_user)
         return dens, clf
@@ -107,11 +116,14 @@ def score_all_users(
     models: ListModels, user_ids: np.ndarray, vectors: VectorSets | np.ndarray, k: int, depth: int | None = None
 ) -> pa.Table:
     """The single-process reference: every user scored at once, a global top-``depth``, the blend of k."""
-    dens, clf = ListScorer(models).scores(np.asarray(user_ids, np.int64), vectors)
+    ids = np.asarray(user_ids, np.int64)
+    dens, clf = ListScorer(models).scores(ids, vectors)
     tops = {}
     for code, s in enumerate((dens, clf)):
+        lp, uid, _ = batch_top_k(s, ids, depth or k)
+        bounds = np.searchsorted(lp, np.arange(s.shape[0] + 1))
         for pos in range(s.shape[0]):
-            tops[(pos, code)] = np.asarray(user_ids)[top_k(s[pos], np.asarray(user_ids), depth or k)]
+            tops[(pos, code)] = uid[bounds[pos] : bounds[pos + 1]]
     return _blend_all(tops, models.shares, k)
 
 
