@@ -6,6 +6,8 @@ Random unit vectors (generated directly, not trained, said so in the output) are
 every list with the Ray Data job's code (actor pool, per-batch top-K, group-by merge) beside a
 single-process numpy scorer in the same run, with peak memory; the single-process scorer is
 also timed at smaller sizes, and a cost model seconds = users x (a + b x lists) is fitted.
+Beside it, on the same thread, the floor: the same arithmetic as a plain float32 numpy loop
+(``float32_floor``), in microseconds per user-list pair, and the ratio of the two.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from bench.peak_memory import PeakRSS
+from reco.expansion.fixed_point import USER_BITS
 
 CONFIG = "configs/local.yaml"  # the embedded default's expansion settings
 
@@ -54,6 +57,61 @@ def _single_process(models, ids, x, k: int, depth: int, batch: int) -> pa.Table:
     scorer = ListScorer(models)
     parts = [scorer.candidates(ids[s : s + batch], x[s : s + batch], depth) for s in range(0, len(ids), batch)]
     return audiences_from_candidates(pa.concat_tables(parts), models.shares, k, depth)
+
+
+def float32_floor(models, ids: np.ndarray, x: np.ndarray, depth: int, batch: int, chunk: int = 2048) -> dict:
+    """The floor: the scorer's exhaustive arithmetic as a plain float32 numpy loop, timed on this thread.
+
+    Per ``chunk`` of each batch: the region codes (one float32 product with the planes, the bits
+    packed), every list's density as the mean of its m region scores gathered from dense float32
+    tables (stored region-major, (m x 2^n, L): one gather per user and repetition fetches that
+    region's score in every list), the 64-32-1 classifiers as one float32 product over the stacked
+    first layers and one einsum; then per batch each list's top-``depth`` by each method
+    (argpartition), and at the end each list's global top from the batches' candidates. No fixed
+    point, no sparse tables, no seeds removed, no tie order: only the arithmetic, as fast as plain
+    numpy does it. Returns seconds, in all and for the region codes alone.
+    """
+    lsh = models.lsh
+    normals = lsh.normals.astype(np.float32)  # integers below 2^21: exact in float32
+    offsets = (lsh.offsets * 2.0**-USER_BITS).astype(np.float32)  # the user grid's scale taken out
+    tables = np.ascontiguousarray(models.dense_tables().astype(np.float32).reshape(len(models.tables), -1).T)
+    w1 = np.concatenate([c.w1 for c in models.classifiers], axis=1).astype(np.float32)
+    b1 = np.concatenate([c.b1 for c in models.classifiers]).astype(np.float32)
+    w2 = np.stack([c.w2 for c in models.classifiers]).astype(np.float32)
+    b2 = np.array([c.b2 for c in models.classifiers], np.float32)
+    n_lists, hidden = w2.shape
+    m = lsh.repetitions
+    base = np.arange(m, dtype=np.int64)[:, None] * lsh.n_regions
+    cand: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(2 * n_lists)]
+    codes_s = 0.0
+    t0 = time.perf_counter()
+    for s in range(0, len(ids), batch):
+        ib = ids[s : s + batch]
+        dens = np.empty((len(ib), n_lists), np.float32)
+        clf = np.empty((n_lists, len(ib)), np.float32)
+        for c in range(0, len(ib), chunk):
+            xb = x[s + c : s + min(c + chunk, len(ib))]
+            t = time.perf_counter()
+            bits = (xb @ normals > offsets).reshape(len(xb), m, lsh.n_planes)
+            packed = np.zeros((len(xb), m, 4), np.uint8)
+            packed[:, :, : (lsh.n_planes + 7) // 8] = np.packbits(bits, axis=2, bitorder="little")
+            flat = packed.view("<u4")[:, :, 0].T + base  # (m, B): repetition-major
+            codes_s += time.perf_counter() - t
+            acc = np.take(tables, flat[0], axis=0)
+            for rep in range(1, m):
+                acc += np.take(tables, flat[rep], axis=0)
+            dens[c : c + len(xb)] = acc / np.float32(m)
+            h = np.maximum(xb @ w1 + b1, np.float32(0.0))
+            clf[:, c : c + len(xb)] = np.einsum("blh,lh->lb", h.reshape(len(xb), n_lists, hidden), w2) + b2[:, None]
+        for method, scores in enumerate((np.ascontiguousarray(dens.T), clf)):
+            for lst in range(n_lists):
+                row = scores[lst]
+                top = np.argpartition(row, len(row) - depth)[len(row) - depth :] if len(row) > depth else slice(None)
+                cand[method * n_lists + lst].append((ib[top], row[top]))
+    for parts in cand:
+        uid, sc = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        uid[np.argsort(-sc, kind="stable")[:depth]]
+    return {"seconds": time.perf_counter() - t0, "codes_seconds": codes_s}
 
 
 def speed(n_users: int, n_lists: int, overrides: list[str]) -> dict:
@@ -97,7 +155,10 @@ def speed(n_users: int, n_lists: int, overrides: list[str]) -> dict:
             t = time.perf_counter()
             single = _single_process(models, ids, x, k, depth, batch)
             single_s = time.perf_counter() - t
+        floor = float32_floor(models, ids, x, depth, batch)
     rows.append((n_users, n_lists, single_s))
+    pairs = n_users * n_lists
+    ratio = single_s / floor["seconds"]
     run = RunDir(tmp)
     run.write_bytes(ARTIFACT, models.to_bytes(), step="bench")
     init_ray(cfg.ray)
@@ -123,6 +184,13 @@ def speed(n_users: int, n_lists: int, overrides: list[str]) -> dict:
         f"{mem_fit.peak_mb:,.0f} MB)"
     )
     print(f"  audiences identical (Ray Data vs single process): {same}")
+    print("\n  one core, microseconds per user-list pair (everything: codes, density, classifiers, top-K, merge):")
+    print(f"    project scorer (exact fixed point, sparse density, ties by id)  {single_s / pairs * 1e6:6.3f}")
+    print(
+        f"    float32 floor (plain numpy, dense tables)                       {floor['seconds'] / pairs * 1e6:6.3f}"
+        f"   (its region codes: {floor['codes_seconds'] / n_users * 1e6:.1f} us per user)"
+    )
+    print(f"    ratio                                                           {ratio:6.2f}x")
     growth = cost_model(rows)
     print("\n  single-process cost against users x lists, fitted as seconds = users x (a + b x lists):")
     print(
@@ -143,6 +211,12 @@ def speed(n_users: int, n_lists: int, overrides: list[str]) -> dict:
         "ray_cores": cores,
         "peak_rss_mb": {"single": round(mem_single.peak_mb), "ray": round(mem_ray.peak_mb)},
         "identical": bool(same),
+        "us_per_pair": {
+            "single": single_s / pairs * 1e6,
+            "floor": floor["seconds"] / pairs * 1e6,
+            "floor_codes_per_user": floor["codes_seconds"] / n_users * 1e6,
+            "ratio": ratio,
+        },
     }
 
 
