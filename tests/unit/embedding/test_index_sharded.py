@@ -94,7 +94,7 @@ def test_config_names_the_key_of_a_bad_combination(tmp_path):
     assert "\n" not in str(e.value)
     with pytest.raises(ConfigError, match="index.kind"):
         load_config(None, ["index.kind=pq"])
-    assert load_config(None, ["index.kind=ivfpq"]).index.pq_m == 16
+    assert load_config(None, ["index.kind=ivfpq"]).index.pq_m == 32
 
 
 def test_small_inputs_fall_back_to_flat():
