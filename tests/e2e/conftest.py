@@ -1,6 +1,5 @@
 """The one application over the tiny run that the HTTP and browser tests share (starting one
-costs half a minute on two cores); ``serve_app`` (tests/conftest.py) runs it until ready. And the
-Jobs API test's two-node job, started early (tests/e2e/two_node_job.py says why).
+costs half a minute on two cores); ``serve_app`` (tests/conftest.py) runs it until ready.
 
 It runs with a keys file of several keys, one per scope and an admin key (``served.keys`` by
 name, ``served.headers(name)`` to send one), and writes its audit log to ``served.audit_dir``.
@@ -74,22 +73,3 @@ def served(tiny_run, serve_app, tmp_path_factory):
     app = compose({"run_dir": run_dir, **settings}, {"RankingDeployment": {"num_replicas": 2}})
     with serve_app(app, "reco", "/reco") as base:
         yield Served(base, run_dir, settings=settings, keys=keys)
-
-
-@pytest.fixture(scope="session")
-def two_node_job(s3, tiny_run):
-    """The pipeline submitted to a two-node cluster (tests/e2e/two_node_job.py), running from the
-    moment this fixture is first asked for; the cluster stops with the session."""
-    from tests.e2e.two_node_job import TwoNodeJob
-
-    job = TwoNodeJob(s3, tiny_run[0])
-    yield job
-    job.close()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _two_node_job_starts_early(request):
-    """When test_jobs_api.py is selected, start its job as soon as the tiny run exists, so the e2e
-    tests before it run beside the job rather than before it."""
-    if any(item.path.name == "test_jobs_api.py" for item in request.session.items):
-        request.getfixturevalue("two_node_job")

@@ -6,34 +6,93 @@ and submit ``python -m ray_jobs.pipeline --config configs/tiny.yaml`` unchanged 
 repository as the working dir. The job must succeed, every artifact in S3 must verify against
 the manifest's checksums on read-back, the training workers must have run on both nodes, and
 the results must match the session's one-node run of the same data. A bad input
-and a local run directory end FAILED with one line naming what to change. The main job is
-submitted early in the session and only checked here (tests/e2e/two_node_job.py).
+and a local run directory end FAILED with one line naming what to change.
 """
 
 from __future__ import annotations
 
+import io
+import shlex
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pytest
 from ray.job_submission import JobStatus
 
 from reco import artifacts
+from reco.config import load_config
+from reco.data import synthetic
 from reco.run_dir import RunDir
-from tests.e2e.two_node_job import ROOT, generic_input, pipeline
+from reco.storage import locate
+from tests.e2e.local_cluster import LocalCluster
 
 pytestmark = pytest.mark.ray
+ROOT = Path(__file__).resolve().parents[2]
+# Two CPUs per training worker and scoring actor on 3-CPU nodes: two cannot share a node, so Ray
+# must place one on each when both run at once.
+PLACEMENT = [
+    "embedding.cpus_per_worker=2",
+    "export.actors=2",
+    "export.cpus_per_actor=2",
+    "expansion.job.actors=2",
+    "expansion.job.cpus_per_actor=2",
+]
+
+
+def _put(uri: str, data: bytes) -> None:
+    loc = locate(uri)
+    with loc.fs.open_output_stream(loc.path) as f:
+        f.write(data)
 
 
 @pytest.fixture(scope="module")
-def cluster(two_node_job):
-    """The cluster, once the session's two-node job (tests/e2e/two_node_job.py) has ended."""
-    two_node_job.outcome()
-    return two_node_job.cluster
+def inputs(s3, tiny_run):
+    """The tiny run's interactions as a CSV, and the seed lists it expanded, in S3."""
+    cfg = load_config(ROOT / "configs" / "tiny.yaml")
+    raw = synthetic.generate(cfg.data.synthetic)
+    table = pa.table({
+        "user": raw.column("user_id").cast(pa.string()),
+        "item": raw.column("topic_id").cast(pa.string()),
+        "weight": raw.column("weight"),
+        "ts": raw.column("ts"),
+    })  # fmt: skip
+    buf = io.BytesIO()
+    pacsv.write_csv(table, buf)
+    _put(s3.uri("input/interactions.csv"), buf.getvalue())
+    lists = RunDir(tiny_run[0]).read_bytes(artifacts.SEED_LISTS)
+    _put(s3.uri("input/seed_lists.parquet"), lists)
+    return s3
 
 
 @pytest.fixture(scope="module")
-def s3_run(two_node_job):
-    out = two_node_job.outcome()
-    assert out.status == JobStatus.SUCCEEDED, out.logs[-3000:]
-    return out.run, out.logs, out.placed
+def cluster(s3):
+    with LocalCluster(nodes=2, cpus=3, env=s3.env) as c:
+        yield c
+
+
+def _pipeline(*sets: str) -> str:
+    args = ["--config", "configs/tiny.yaml", "--set", "embedding.epochs=4"]
+    for kv in sets:
+        args += ["--set", kv]
+    return "python -m ray_jobs.pipeline " + " ".join(shlex.quote(a) for a in args)
+
+
+def _generic_input(s3) -> list[str]:
+    return [
+        "data.format=generic",
+        f"data.path={s3.uri('input/interactions.csv')}",
+        "data.columns={user: user, topic: item, weight: weight, ts: ts}",
+        f"expansion.seed_lists={s3.uri('input/seed_lists.parquet')}",
+    ]
+
+
+@pytest.fixture(scope="module")
+def s3_run(cluster, inputs):
+    run_uri = inputs.uri("runs/two-node")
+    status, logs = cluster.run_job(_pipeline(*_generic_input(inputs), f"run_dir={run_uri}", *PLACEMENT), str(ROOT))
+    assert status == JobStatus.SUCCEEDED, logs[-3000:]
+    return RunDir(run_uri), logs, cluster.actor_nodes()
 
 
 def test_the_job_succeeds_and_every_artifact_in_s3_verifies(s3_run):
@@ -76,17 +135,17 @@ def test_the_two_node_run_matches_the_one_node_run(s3_run, tiny_run):
     assert sum(overlap) / len(overlap) >= 0.5, overlap  # separately trained embeddings, so not identical
 
 
-def test_a_missing_input_fails_the_job_with_one_line_naming_it(cluster, s3):
-    missing = s3.uri("input/no-such-file.csv")
-    sets = [*generic_input(s3), f"data.path={missing}", f"run_dir={s3.uri('runs/bad-input')}"]
-    status, logs = cluster.run_job(pipeline(*sets), str(ROOT))
+def test_a_missing_input_fails_the_job_with_one_line_naming_it(cluster, inputs):
+    missing = inputs.uri("input/no-such-file.csv")
+    sets = [*_generic_input(inputs), f"data.path={missing}", f"run_dir={inputs.uri('runs/bad-input')}"]
+    status, logs = cluster.run_job(_pipeline(*sets), str(ROOT))
     assert status == JobStatus.FAILED
     assert logs.strip().splitlines()[-1] == f"error: input not found: {missing}"
     assert "Traceback" not in logs
 
 
-def test_a_local_run_directory_on_two_nodes_is_refused_up_front(cluster, s3):
-    status, logs = cluster.run_job(pipeline(*generic_input(s3), "run_dir=runs/local-on-a-cluster"), str(ROOT))
+def test_a_local_run_directory_on_two_nodes_is_refused_up_front(cluster, inputs):
+    status, logs = cluster.run_job(_pipeline(*_generic_input(inputs), "run_dir=runs/local-on-a-cluster"), str(ROOT))
     assert status == JobStatus.FAILED
     last = logs.strip().splitlines()[-1]
     assert last.startswith("error: run_dir runs/local-on-a-cluster: a local path on a cluster of 2 nodes")
