@@ -80,7 +80,7 @@ def pipeline_phases(cfg: Config) -> dict[str, list[Phase]]:
             Phase((Ask("embedding: Ray Train workers", emb.num_workers, emb.cpus_per_worker),), fed_by_data=True)
         ],
         "export_embeddings": [Phase((Ask("export: actors", ex.actors, ex.cpus_per_actor),), fed_by_data=True)],
-        "build_index": [],  # in the driver, on the head
+        "build_index": [],  # 1-CPU Ray tasks for a sharded IVF build, no reserved workers
         "expand": [
             Phase((Ask("expansion.job: actors", job.actors, job.cpus_per_actor),), fed_by_data=True),
             # the ensemble path instead (several representations): the ALS fit, then one actor pool over the lists
